@@ -1,0 +1,48 @@
+# The two commands of README.md. Both install what is missing, configure and
+# build; `make test` then runs the whole ctest suite.
+BUILD ?= build
+BUILD_ASAN ?= build-asan
+JOBS ?= $(shell nproc)
+DEB_PACKAGES = build-essential cmake pkg-config libuv1-dev libraft-dev \
+	liblmdb-dev lmdb-utils libmsgpack-dev libsodium-dev libcmocka-dev \
+	libinih-dev clang clang-format
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DRZ_WERROR=ON
+# Tests the README names as long-running carry the ctest label "long".
+CTEST_FLAGS ?= -LE long
+endif
+
+.PHONY: all deps configure build test test-asan run clean install
+
+all: build
+
+deps:
+	@./tools/install-deps.sh $(DEB_PACKAGES)
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+configure: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
+
+# The address/undefined sanitizer build of the unit and sim suites.
+test-asan: deps
+	cmake -S . -B $(BUILD_ASAN) -DRZ_SANITIZE=address,undefined $(CMAKE_FLAGS)
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) -L 'unit|sim' $(CTEST_FLAGS)
+
+run: build
+	@./tools/run-local.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
