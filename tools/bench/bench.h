@@ -1,0 +1,12 @@
+/* ratusz-bench: the subcommands each benchmark file provides. Each prints
+ * progress to stderr and one JSON object as the last line of stdout, and
+ * returns a process exit status. */
+#ifndef RZ_BENCH_H
+#define RZ_BENCH_H
+
+int rz_bench_storage(int argc, char **argv);
+int rz_bench_wire(int argc, char **argv);
+int rz_bench_log(int argc, char **argv);
+int rz_bench_cluster(int argc, char **argv);
+
+#endif /* RZ_BENCH_H */
