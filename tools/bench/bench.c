@@ -28,12 +28,13 @@ static const subcommand subcommands[] = {
 #ifdef RZ_BENCH_HAVE_CLUSTER
     {"cluster", rz_bench_cluster, "three-node cluster: creates and gets"},
 #endif
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ratusz-bench SUBCOMMAND [options]\n\nsubcommands:\n");
-    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+    for (size_t i = 0; subcommands[i].name != NULL; i++) {
         fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].help);
     }
     fprintf(out, "\nEach prints one JSON object as its last line of output.\n"
@@ -47,7 +48,7 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+    for (size_t i = 0; subcommands[i].name != NULL; i++) {
         if (strcmp(argv[1], subcommands[i].name) == 0) {
             return subcommands[i].run(argc - 1, argv + 1);
         }
