@@ -269,6 +269,36 @@ int rz_mp_skip(rz_mp_dec *d);
 int rz_mp_next_raw(const rz_mp_dec *d, const uint8_t **p, size_t *len);
 
 /* ---------------------------------------------------------------------------
+ * Hashing and randomness (libsodium underneath)
+ * ------------------------------------------------------------------------ */
+
+/* Must be called once before the functions below and before the secure
+ * channel; idempotent and thread-safe. RZ_EIO if libsodium cannot start. */
+int rz_crypto_init(void);
+
+/* Keyless BLAKE2b of p[0..n) into out[0..out_bytes), out_bytes in 16..64.
+ * Deterministic across machines: usable for state checksums. */
+void rz_hash(const void *p, size_t n, uint8_t *out, size_t out_bytes);
+
+/* Streaming BLAKE2b: init, update any number of times, final. The state is
+ * caller-allocated and opaque (aligned storage for libsodium's state). */
+typedef struct rz_hash_state
+{
+    _Alignas(64) uint8_t opaque[384];
+} rz_hash_state;
+void rz_hash_init(rz_hash_state *st, size_t out_bytes);
+void rz_hash_update(rz_hash_state *st, const void *p, size_t n);
+void rz_hash_final(rz_hash_state *st, uint8_t *out, size_t out_bytes);
+
+/* First 8 bytes of rz_hash as a big-endian integer. */
+uint64_t rz_hash64(const void *p, size_t n);
+
+/* Cryptographically random bytes (request ids, keys, nonces). */
+void rz_random_bytes(void *p, size_t n);
+/* Uniform random integer in [0, upper) (upper > 0). */
+uint32_t rz_random_uniform(uint32_t upper);
+
+/* ---------------------------------------------------------------------------
  * Small helpers
  * ------------------------------------------------------------------------ */
 
