@@ -1,0 +1,162 @@
+/* The Raft log, term, vote and snapshot descriptor in their own LMDB env
+ * (raft.mdb), kept apart from the state env so a log fsync never blocks
+ * apply (DESIGN.md §4).
+ *
+ * Private to consensus/. Two layers:
+ *  - rz_logstore: synchronous, single-threaded operations, each one LMDB txn,
+ *    durable when it returns. The simulator calls these directly (it decides
+ *    in virtual time when an append "reaches the disk").
+ *  - rz_log_writer: group commit for the real node. A worker thread takes
+ *    queued operations in FIFO order, merges consecutive appends into one txn
+ *    (everything queued while one commit syncs goes into the next) and fires
+ *    completions on the libuv loop in FIFO order. Truncate and snapshot
+ *    operations are ordered barriers in the same queue.
+ *
+ * Entry bytes are opaque here (raft's entry type is stored beside them); the
+ * store never interprets commands. */
+#ifndef RZ_CONSENSUS_LOGSTORE_H
+#define RZ_CONSENSUS_LOGSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "common/common.h"
+
+typedef struct rz_logstore rz_logstore; /* opaque */
+
+typedef struct rz_logstore_options
+{
+    size_t map_size_bytes; /* 0 = default (see logstore.c) */
+} rz_logstore_options;
+
+/* One log entry as stored. `data` is borrowed: for appends, owned by the
+ * caller until the call (or, for the writer, the completion) returns; for
+ * reads, valid until the next call on the store or rz_logstore_close. */
+typedef struct rz_log_entry
+{
+    uint64_t term;
+    uint8_t type; /* raft's entry type (command, barrier, change) */
+    const void *data;
+    size_t len;
+} rz_log_entry;
+
+/* The snapshot descriptor (DESIGN.md §4: descriptors, not images). */
+typedef struct rz_log_snapshot
+{
+    uint64_t index;
+    uint64_t term;
+    uint64_t conf_index;
+    const void *conf; /* encoded raft configuration; borrowed as above */
+    size_t conf_len;
+    uint8_t checksum[32]; /* state checksum at `index` */
+} rz_log_snapshot;
+
+/* What load() finds. */
+typedef struct rz_log_state
+{
+    uint64_t term;
+    uint64_t voted_for; /* 0 = none */
+    bool has_snapshot;
+    rz_log_snapshot snapshot;
+    uint64_t first_index; /* index of the first stored entry; when the log is
+                             empty, last_index + 1 */
+    uint64_t last_index;  /* 0 when no entry was ever stored */
+} rz_log_state;
+
+/* Opens (creating if needed) dir/raft.mdb. Caller owns *out until close.
+ * errmsg: RZ_ERRMSG_BYTES, filled on failure. RZ_ECORRUPT for a file that is
+ * not a ratusz log or whose records fail validation. */
+int rz_logstore_open(const char *dir, const rz_logstore_options *opts,
+                     rz_logstore **out, char *errmsg);
+void rz_logstore_close(rz_logstore *ls);
+
+int rz_logstore_load(rz_logstore *ls, rz_log_state *out);
+
+/* Reads entry `index` (first_index <= index <= last_index), RZ_ENOTFOUND
+ * outside. */
+int rz_logstore_get(rz_logstore *ls, uint64_t index, rz_log_entry *out);
+
+/* Durable on return. set_term clears the vote. */
+int rz_logstore_set_term(rz_logstore *ls, uint64_t term);
+int rz_logstore_set_vote(rz_logstore *ls, uint64_t server_id);
+
+/* Appends n entries at first_index, which must be last_index + 1 (or any
+ * index when the log is empty after a snapshot install). One txn, durable
+ * on return. RZ_ENOSPACE when the map is full: nothing is written. */
+int rz_logstore_append(rz_logstore *ls, uint64_t first_index,
+                       const rz_log_entry *entries, size_t n);
+
+/* Deletes every entry at or above `index`. */
+int rz_logstore_truncate(rz_logstore *ls, uint64_t index);
+
+/* Stores a snapshot descriptor and deletes entries at or below
+ * snap->index - trailing. With trailing == 0 the whole log is replaced:
+ * every entry is deleted and the next append may start at snap->index + 1.
+ * The caller must have synced the state env first (DESIGN.md §4). */
+int rz_logstore_snapshot_put(rz_logstore *ls, const rz_log_snapshot *snap,
+                             uint64_t trailing);
+
+/* Bootstrap: writes term 1 and one configuration entry at index 1 to an
+ * empty store. RZ_EEXISTS when the store is not empty. */
+int rz_logstore_bootstrap(rz_logstore *ls, const void *conf, size_t conf_len);
+
+/* ---- Group commit ------------------------------------------------------ */
+
+typedef struct rz_log_writer rz_log_writer; /* opaque */
+typedef struct rz_log_req rz_log_req;
+
+/* Fired on the loop thread, in the order the requests were queued. status is
+ * 0 or an RZ_E* code; on error nothing of that request was written and every
+ * later request already queued fails too until the store is writable again
+ * (raft then sees append errors, never a partial log). */
+typedef void (*rz_log_cb)(rz_log_req *req, int status);
+
+struct rz_log_req
+{
+    void *data; /* for the caller */
+    /* private below */
+    int op;
+    uint64_t index;
+    const rz_log_entry *entries;
+    size_t n;
+    rz_log_snapshot snapshot;
+    uint64_t trailing;
+    int status;
+    rz_log_cb cb;
+    rz_log_req *next;
+};
+
+/* Starts the worker thread; completions are delivered on `loop`.
+ * Caller allocates w via rz_log_writer_create; ls stays owned by the caller
+ * and must not be used directly while the writer runs. */
+int rz_log_writer_create(uv_loop_t *loop, rz_logstore *ls, rz_log_writer **out);
+/* Queue operations. `entries` (and the bytes they point to) stay owned by
+ * the caller until cb fires. Returns RZ_ESHUTDOWN after stop. */
+int rz_log_writer_append(rz_log_writer *w, rz_log_req *req,
+                         uint64_t first_index, const rz_log_entry *entries,
+                         size_t n, rz_log_cb cb);
+int rz_log_writer_truncate(rz_log_writer *w, rz_log_req *req, uint64_t index,
+                           rz_log_cb cb);
+int rz_log_writer_snapshot_put(rz_log_writer *w, rz_log_req *req,
+                               const rz_log_snapshot *snap, uint64_t trailing,
+                               rz_log_cb cb);
+/* Number of requests queued or being written (for metrics and for holding
+ * RequestVote until appends are durable — DESIGN.md §4 flaw 3). */
+size_t rz_log_writer_pending(const rz_log_writer *w);
+/* Statistics for the benchmark and metrics. */
+typedef struct rz_log_writer_stats
+{
+    uint64_t commits;         /* LMDB txns committed */
+    uint64_t entries_written; /* entries appended */
+    uint64_t fsync_ns_total;  /* time spent in mdb_txn_commit */
+} rz_log_writer_stats;
+void rz_log_writer_stats_get(const rz_log_writer *w, rz_log_writer_stats *out);
+/* Finishes every queued request (their callbacks fire), stops the thread,
+ * then calls close_cb on the loop. */
+void rz_log_writer_destroy(rz_log_writer *w, void (*close_cb)(void *arg),
+                           void *arg);
+
+#endif /* RZ_CONSENSUS_LOGSTORE_H */
