@@ -299,6 +299,38 @@ void rz_random_bytes(void *p, size_t n);
 uint32_t rz_random_uniform(uint32_t upper);
 
 /* ---------------------------------------------------------------------------
+ * Logging: logfmt lines on stderr (DESIGN.md §7)
+ *
+ *   ts=2026-11-28T06:30:00.123Z level=info node=1 msg="became leader" term=4
+ *
+ * Never log personal data (names, phone numbers, addresses, descriptions):
+ * log ids. Each line is written with one write(2), so lines from threads do
+ * not interleave.
+ * ------------------------------------------------------------------------ */
+
+typedef enum rz_log_level {
+    RZ_LOG_DEBUG = 0,
+    RZ_LOG_INFO = 1,
+    RZ_LOG_WARN = 2,
+    RZ_LOG_ERROR = 3
+} rz_log_level;
+
+/* Lines below `level` are dropped. Default RZ_LOG_INFO. */
+void rz_log_set_level(rz_log_level level);
+/* Parses "debug", "info", "warn", "error"; RZ_EINVAL otherwise. */
+int rz_log_level_parse(const char *s, rz_log_level *out);
+/* key=value pairs put on every line after the level (e.g. "node=2"); copied;
+ * NULL clears. */
+void rz_log_set_context(const char *kv);
+/* One line: msg is quoted; fmt (may be NULL) formats further key=value
+ * pairs, already in logfmt. Use rz_log_quote for free text values. */
+void rz_log(rz_log_level level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Quotes s for logfmt into out[0..out_size) (always NUL-terminated,
+ * truncated if needed) and returns out. */
+const char *rz_log_quote(char *out, size_t out_size, const char *s);
+
+/* ---------------------------------------------------------------------------
  * Small helpers
  * ------------------------------------------------------------------------ */
 
