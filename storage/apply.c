@@ -1531,7 +1531,7 @@ int rz_storage_apply_batch(rz_storage *s, const rz_storage_entry *entries,
                            size_t n, rz_buf *results)
 {
     actx a;
-    size_t lens_on_stack[64];
+    size_t lens_on_stack[256]; /* a batch of 256 needs no malloc */
     size_t *lens = lens_on_stack;
     MDB_val mk = {5, (void *)"state"};
     MDB_val mv;
