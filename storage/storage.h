@@ -409,7 +409,8 @@ typedef struct rz_list_query
 
 /* Newest first (by case id, which follows creation order). Fills ids[0..*n)
  * and, if cases is not NULL, cases[0..*n) (both sized >= limit).
- * *next_cursor is the cursor of the next page, 0 when there is none. A page
+ * *next_cursor is the cursor of the next page (which may turn out empty),
+ * 0 when the list is known to be complete. A page
  * is cut short (with a non-zero cursor) after scanning RZ_LIST_SCAN_MAX index
  * entries, so a selective filter never makes one call slow; pages stay
  * correct while writes continue because the cursor is a case id and new

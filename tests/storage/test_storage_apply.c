@@ -1163,12 +1163,76 @@ static void test_stats(void **state)
         }
         assert_int_equal(total, N);
     }
+    /* Open cases per district and closings per day, from the records. */
+    {
+        uint64_t open[3] = {0, 0, 0};
+        uint64_t closings = 0, counted = 0;
+        uint32_t first = (uint32_t)(1700000000000ull / 86400000ull);
+        rz_event ev[16];
+        for (uint64_t id = 1; id <= N; id++) {
+            rz_case c;
+            size_t n = 0;
+            assert_int_equal(rz_storage_case_get(rd, id, &c), 0);
+            for (int i = 0; i < 3; i++) {
+                if (strcmp(c.district, districts[i]) == 0 &&
+                    c.status != RZ_STATUS_RESOLVED &&
+                    c.status != RZ_STATUS_CLOSED) {
+                    open[i]++;
+                }
+            }
+            assert_int_equal(rz_storage_case_history(rd, id, 0, ev, 16, &n), 0);
+            for (size_t k = 0; k < n; k++) {
+                closings += ev[k].type == RZ_EV_STATUS_CHANGED &&
+                            ev[k].status_to == RZ_STATUS_CLOSED;
+            }
+        }
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(rz_storage_stat_get(rd, RZ_STAT_OPEN_DISTRICT,
+                                                 districts[i], 0, &count),
+                             0);
+            assert_int_equal(count, open[i]);
+        }
+        for (uint32_t d = first; d < first + 60; d++) {
+            assert_int_equal(
+                rz_storage_stat_get(rd, RZ_STAT_CLOSED_DAY, NULL, d, &count),
+                0);
+            counted += count;
+        }
+        assert_true(closings > 0);
+        assert_int_equal(counted, closings);
+    }
     rz_buf_init(&out, 1 << 20);
     assert_int_equal(rz_storage_stats_encode(rd, &out), 0);
     assert_int_equal(rz_mp_validate(out.data, out.len, 1, NULL), 0);
     rz_buf_reset(&out);
     assert_int_equal(rz_storage_catalog_encode(rd, &out), 0);
     assert_int_equal(rz_mp_validate(out.data, out.len, 1, NULL), 0);
+    {
+        /* [districts, units, services, rules] of the small catalog. */
+        static const uint32_t expect[4] = {2, 3, 3, 3};
+        rz_mp_dec d;
+        uint32_t n = 0;
+        rz_mp_dec_init(&d, out.data, out.len);
+        assert_int_equal(rz_mp_get_array(&d, &n), 0);
+        assert_int_equal(n, 4);
+        for (int t = 0; t < 4; t++) {
+            uint32_t items = 0;
+            assert_int_equal(rz_mp_get_array(&d, &items), 0);
+            assert_int_equal(items, expect[t]);
+            for (uint32_t i = 0; i < items; i++) {
+                uint32_t fields = 0;
+                const char *code;
+                uint32_t len;
+                assert_int_equal(rz_mp_get_array(&d, &fields), 0);
+                assert_int_equal(fields, t == 2 ? 4u : t == 3 ? 3u : 2u);
+                assert_int_equal(rz_mp_get_str(&d, &code, &len, 64), 0);
+                for (uint32_t f = 1; f < fields; f++) {
+                    assert_int_equal(rz_mp_skip(&d), 0);
+                }
+            }
+        }
+        assert_true(rz_mp_done(&d));
+    }
     rz_buf_close(&out);
     rz_storage_read_end(rd);
     env_destroy(&e);
@@ -1429,6 +1493,56 @@ static void test_number_year(void **state)
     env_destroy(&e);
 }
 
+/* A full map is a failure of the node: the batch is undone, the state and
+ * its checksum stay consistent, and applying resumes once there is room. */
+static void test_map_full(void **state)
+{
+    env e;
+    rz_storage_options small = {.map_size_bytes = 1u << 20};
+    rz_storage_options big = {.map_size_bytes = 64u << 20};
+    rz_case_create cc = sample_create("ROAD_POTHOLE", "WOLA");
+    rz_buf cmd, out;
+    uint8_t sum[32];
+    int rv = 0;
+    int i;
+    (void)state;
+    env_init(&e);
+    env_close(&e);
+    assert_int_equal(rz_storage_open(e.dir, &small, &e.s, NULL), 0);
+    load_small_catalog(&e);
+    rz_buf_init(&cmd, RZ_COMMAND_MAX_BYTES);
+    rz_buf_init(&out, 1024);
+    for (i = 0; i < 100000 && rv == 0; i++) {
+        rz_buf_reset(&cmd);
+        rz_buf_reset(&out);
+        rz_cmd_create_encode(&cmd, NULL, e.now_ms, &cc);
+        rv = rz_storage_apply(e.s, e.index + 1, cmd.data, cmd.len, &out);
+        if (rv == 0) {
+            e.index++;
+        }
+    }
+    assert_int_equal(rv, RZ_ENOSPACE);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(rz_storage_applied_index(e.s), e.index);
+    checksum_of(&e, sum);
+    env_close(&e);
+    assert_int_equal(rz_storage_open(e.dir, &big, &e.s, NULL), 0);
+    assert_int_equal(rz_storage_applied_index(e.s), e.index);
+    assert_int_equal(
+        rz_storage_apply(e.s, e.index + 1, cmd.data, cmd.len, &out), 0);
+    e.index++;
+    {
+        rz_result r;
+        assert_int_equal(rz_result_decode(out.data, out.len, &r), 0);
+        assert_int_equal(r.code, 0);
+        assert_int_equal(r.case_id, (uint64_t)i);
+    }
+    checksum_of(&e, sum);
+    rz_buf_close(&cmd);
+    rz_buf_close(&out);
+    env_destroy(&e);
+}
+
 static void test_names(void **state)
 {
     rz_status s;
@@ -1478,6 +1592,7 @@ int main(void)
         cmocka_unit_test(test_feed),
         cmocka_unit_test(test_seed_warsaw),
         cmocka_unit_test(test_copy_and_install),
+        cmocka_unit_test(test_map_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
