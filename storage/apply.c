@@ -279,24 +279,16 @@ static int service_sla(actx *a, const char *code, bool *found,
     return 0;
 }
 
-static size_t rule_key(uint8_t *k, const char *service, const char *district)
-{
-    size_t a = strlen(service), b = strlen(district);
-    memcpy(k, service, a);
-    k[a] = 0;
-    memcpy(k + a + 1, district, b);
-    return a + 1 + b;
-}
-
 /* Rule record: [unit]. unit[0] == 0 when there is no rule. */
 static int rule_unit(actx *a, const char *service, const char *district,
                      char unit[RZ_CODE_MAX_BYTES + 1])
 {
-    uint8_t k[2 * RZ_CODE_MAX_BYTES + 1];
+    uint8_t k[RULE_KEY_MAX];
     MDB_val v;
     rz_mp_dec d;
     uint32_t n = 0;
-    int rv = tget(a, T_RULES, k, rule_key(k, service, district), &v);
+    int rv =
+        tget(a, T_RULES, k, rz_storage__rule_key(k, service, district), &v);
     unit[0] = 0;
     if (rv == RZ_ENOTFOUND) {
         return 0;
@@ -1211,7 +1203,7 @@ static int exec_catalog(actx *a, prs *p, rz_result *r)
     /* Valid: write. */
     for (uint32_t i = 0; i < n; i++) {
         const struct cat_item *it = &items[i];
-        uint8_t k[2 * RZ_CODE_MAX_BYTES + 1];
+        uint8_t k[RULE_KEY_MAX];
         size_t kl;
         int t;
         rz_buf_reset(&s->val);
@@ -1238,7 +1230,7 @@ static int exec_catalog(actx *a, prs *p, rz_result *r)
             t = T_RULES;
             rz_mp_put_array(&s->val, 1);
             rz_mp_put_cstr(&s->val, it->unit);
-            kl = rule_key(k, it->code, it->district);
+            kl = rz_storage__rule_key(k, it->code, it->district);
             break;
         }
         if (s->val.err != 0) {

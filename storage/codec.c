@@ -136,6 +136,17 @@ int rz_storage__code_check(const char *s, size_t len)
     return 0;
 }
 
+size_t rz_storage__rule_key(uint8_t *k, const char *service,
+                            const char *district)
+{
+    size_t a = strlen(service), b = strlen(district);
+    RZ_PRE(a <= RZ_CODE_MAX_BYTES && b <= RZ_CODE_MAX_BYTES);
+    memcpy(k, service, a);
+    k[a] = 0;
+    memcpy(k + a + 1, district, b);
+    return a + 1 + b;
+}
+
 uint32_t rz_storage__day(uint64_t ms)
 {
     return (uint32_t)(ms / 86400000u);

@@ -90,6 +90,10 @@ typedef enum cmd_type {
 
 /* Length of a NUL-free code or RZ_EINVAL / RZ_ETOOBIG. */
 int rz_storage__code_check(const char *s, size_t len);
+/* Key of a rule: service 0x00 district, into k (RULE_KEY_MAX bytes). */
+#define RULE_KEY_MAX (2u * RZ_CODE_MAX_BYTES + 1u)
+size_t rz_storage__rule_key(uint8_t *k, const char *service,
+                            const char *district);
 /* Days since 1970-01-01 and two-digit year of a UTC time in ms. */
 uint32_t rz_storage__day(uint64_t ms);
 void rz_storage__number(uint64_t case_id, uint64_t created_ms, char out[32]);

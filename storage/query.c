@@ -605,8 +605,7 @@ int rz_storage_rule_get(rz_storage_read *r, const char *service,
                         const char *district,
                         char unit_id[RZ_CODE_MAX_BYTES + 1])
 {
-    uint8_t k[2 * RZ_CODE_MAX_BYTES + 1];
-    size_t a, b;
+    uint8_t k[RULE_KEY_MAX];
     MDB_val v;
     char *outs[1] = {unit_id};
     int rv;
@@ -614,12 +613,7 @@ int rz_storage_rule_get(rz_storage_read *r, const char *service,
     if (code_arg(service) != 0 || code_arg(district) != 0) {
         return RZ_EINVAL;
     }
-    a = strlen(service);
-    b = strlen(district);
-    memcpy(k, service, a);
-    k[a] = 0;
-    memcpy(k + a + 1, district, b);
-    rv = rget(r, T_RULES, k, a + 1 + b, &v);
+    rv = rget(r, T_RULES, k, rz_storage__rule_key(k, service, district), &v);
     if (rv != 0) {
         return rv;
     }
@@ -705,7 +699,7 @@ static int table_encode(rz_storage_read *r, int t, rz_buf *out)
         rz_mp_dec_init(&d, v.mv_data, v.mv_size);
         if (rz_mp_validate(v.mv_data, v.mv_size, 1, NULL) != 0 ||
             rz_mp_get_array(&d, &n) != 0 || n > 3 || k.mv_size == 0 ||
-            k.mv_size > 2 * RZ_CODE_MAX_BYTES + 1) {
+            k.mv_size > RULE_KEY_MAX) {
             rv = RZ_ECORRUPT;
             break;
         }
