@@ -30,7 +30,20 @@ typedef struct rz_logstore rz_logstore; /* opaque */
 typedef struct rz_logstore_options
 {
     size_t map_size_bytes; /* 0 = default (see logstore.c) */
+    /* Benchmarks and tests of page reuse only: opens the env with
+     * MDB_NOSYNC, so nothing is durable on return. Never set in the node. */
+    bool unsafe_no_sync;
 } rz_logstore_options;
+
+/* Largest entry the store accepts: an entry never exceeds one peer frame
+ * (raft sends it in AppendEntries), and DESIGN.md §4 wants entries far
+ * smaller so values stay in ordinary LMDB pages. */
+#define RZ_LOG_ENTRY_MAX_BYTES (4u << 20)
+/* Largest encoded configuration in a snapshot descriptor. */
+#define RZ_LOG_CONF_MAX_BYTES (1u << 20)
+/* Most entries in one append call (one raft_io append, or one txn of the
+ * writer): bounds the work of a single txn. */
+#define RZ_LOG_APPEND_MAX_ENTRIES 65536u
 
 /* One log entry as stored. `data` is borrowed: for appends, owned by the
  * caller until the call (or, for the writer, the completion) returns; for
@@ -98,6 +111,37 @@ int rz_logstore_truncate(rz_logstore *ls, uint64_t index);
  * The caller must have synced the state env first (DESIGN.md §4). */
 int rz_logstore_snapshot_put(rz_logstore *ls, const rz_log_snapshot *snap,
                              uint64_t trailing);
+
+/* Several appends in one txn, durable on return: spans[i] must start right
+ * after spans[i-1] ends; spans[0] follows the rules of rz_logstore_append.
+ * All or nothing. Used by the writer to merge queued appends. */
+typedef struct rz_log_span
+{
+    uint64_t first_index;
+    const rz_log_entry *entries; /* borrowed for the call */
+    size_t n;
+} rz_log_span;
+int rz_logstore_append_spans(rz_logstore *ls, const rz_log_span *spans,
+                             size_t n_spans);
+
+/* Context for the last error of the store (an empty string if none); owned
+ * by the store, valid until the next call on it. */
+const char *rz_logstore_errmsg(const rz_logstore *ls);
+
+/* Space accounting of raft.mdb, for the aging benchmark and metrics. */
+typedef struct rz_logstore_space
+{
+    uint64_t file_bytes;       /* size of raft.mdb on disk */
+    uint64_t map_bytes;        /* configured map size */
+    uint64_t page_bytes;       /* LMDB page size */
+    uint64_t pages_used;       /* last used page number + 1 (high water) */
+    uint64_t entry_pages;      /* branch+leaf+overflow pages of entries */
+    uint64_t overflow_pages;   /* overflow pages of entries (big values) */
+    uint64_t entries;          /* entries stored */
+    uint64_t free_pages;       /* page numbers on LMDB's free list */
+    uint64_t freelist_records; /* records in the free-list DB */
+} rz_logstore_space;
+int rz_logstore_space_get(rz_logstore *ls, rz_logstore_space *out);
 
 /* Bootstrap: writes term 1 and one configuration entry at index 1 to an
  * empty store. RZ_EEXISTS when the store is not empty. */
