@@ -173,12 +173,19 @@ struct rz_log_req
     rz_log_req *next;
 };
 
+/* Most requests queued or being written at once; beyond it the queue
+ * functions return RZ_EBUSY (raft 0.15 keeps far fewer appends in flight). */
+#define RZ_LOG_WRITER_MAX_PENDING 65536u
+
 /* Starts the worker thread; completions are delivered on `loop`.
  * Caller allocates w via rz_log_writer_create; ls stays owned by the caller
  * and must not be used directly while the writer runs. */
 int rz_log_writer_create(uv_loop_t *loop, rz_logstore *ls, rz_log_writer **out);
-/* Queue operations. `entries` (and the bytes they point to) stay owned by
- * the caller until cb fires. Returns RZ_ESHUTDOWN after stop. */
+/* Queue operations. `entries` (and the bytes they point to), and for
+ * snapshot_put the configuration bytes snap->conf points to, stay owned by
+ * the caller until cb fires (the descriptor itself is copied into req).
+ * Returns RZ_ESHUTDOWN after destroy, RZ_EBUSY past
+ * RZ_LOG_WRITER_MAX_PENDING; then cb never fires. */
 int rz_log_writer_append(rz_log_writer *w, rz_log_req *req,
                          uint64_t first_index, const rz_log_entry *entries,
                          size_t n, rz_log_cb cb);
@@ -195,11 +202,14 @@ typedef struct rz_log_writer_stats
 {
     uint64_t commits;         /* LMDB txns committed */
     uint64_t entries_written; /* entries appended */
-    uint64_t fsync_ns_total;  /* time spent in mdb_txn_commit */
+    uint64_t
+        fsync_ns_total; /* time spent in write txns (their sync dominates) */
 } rz_log_writer_stats;
 void rz_log_writer_stats_get(const rz_log_writer *w, rz_log_writer_stats *out);
-/* Finishes every queued request (their callbacks fire), stops the thread,
- * then calls close_cb on the loop. */
+/* Returns at once; keep running the loop. Every request queued before it
+ * still completes (callbacks fire, in order), then the thread stops, w is
+ * freed and close_cb(arg) (may be NULL) runs on the loop. Afterwards the
+ * caller may use ls directly again or close it. */
 void rz_log_writer_destroy(rz_log_writer *w, void (*close_cb)(void *arg),
                            void *arg);
 
