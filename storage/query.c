@@ -305,6 +305,7 @@ int rz_storage_case_list(rz_storage_read *r, const rz_list_query *q,
             v = list_visit(r, q, residual, true, id,
                            cases != NULL ? &cases[*n] : NULL);
             if (v < 0) {
+                *n = 0;
                 return v;
             }
             if (v == 2) {

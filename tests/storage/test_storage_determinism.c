@@ -592,6 +592,24 @@ static void test_corrupt_records(void **state)
     assert_int_equal(rz_storage_open(e.dir, NULL, &e.s, err), RZ_ECORRUPT);
     assert_non_null(strstr(err, "corrupt"));
     e.s = NULL;
+    /* A state file that is not LMDB at all. */
+    {
+        char path[128];
+        FILE *f;
+        char junk[8192];
+        snprintf(path, sizeof(path), "%s/state.mdb", e.dir);
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        for (size_t i = 0; i < sizeof(junk); i++) {
+            junk[i] = (char)rnd(&g);
+        }
+        assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+        fclose(f);
+        err[0] = 0;
+        assert_int_equal(rz_storage_open(e.dir, NULL, &e.s, err), RZ_ECORRUPT);
+        assert_true(err[0] != 0);
+        e.s = NULL;
+    }
     rz_buf_close(&cmd);
     rz_buf_close(&out);
     free(cases);
