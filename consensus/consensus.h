@@ -1,0 +1,292 @@
+/* consensus: a replica of the ratusz log over canonical/raft 0.15 with our
+ * own raft_io (DESIGN.md §4).
+ *
+ * This is the one public header of consensus/. node/ and the simulator use
+ * only this; raft.h stays inside consensus/. A replica runs the real raft
+ * core over one of two io environments:
+ *  - the simulator environment (rz_sim): virtual clock, in-memory network
+ *    with delay / loss / reordering / duplication / partitions, and a disk
+ *    whose appends become durable only at a virtual completion time, all
+ *    driven by one seed;
+ *  - the libuv environment for the real node (not written yet; the backend
+ *    interface in consensus/io.h is shaped so it plugs in).
+ *
+ * The five raft 0.15 safety mitigations of DESIGN.md §4 live in the io core
+ * (consensus/mitigate.c); each has a test-only switch to turn it off
+ * (rz_replica_options.mitigations_off) so the simulator can show that the
+ * flaw is real.
+ *
+ * Threads: a replica and its environment are used by one thread (the loop
+ * or the simulator). */
+#ifndef RZ_CONSENSUS_H
+#define RZ_CONSENSUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+
+/* ---------------------------------------------------------------------------
+ * The state machine, as consensus sees it. storage/ implements it (node/ or
+ * the simulator binds it); tests bind a toy one.
+ * ------------------------------------------------------------------------ */
+
+typedef struct rz_sm_entry
+{
+    uint64_t index;  /* raft index of the command */
+    const void *cmd; /* borrowed for the call */
+    size_t len;
+} rz_sm_entry;
+
+typedef struct rz_sm
+{
+    void *data;
+    /* Applies n committed commands with increasing indexes, all above
+     * applied_index(), in one step; appends command i's result bytes to
+     * results[i] (caller-owned buffers). Returns 0, or an error only for a
+     * failure of the node itself (then nothing of the call was applied and
+     * the replica stops: carrying on would diverge). */
+    int (*apply_batch)(void *data, const rz_sm_entry *entries, size_t n,
+                       rz_buf *results);
+    /* Index of the last applied command (0 for a fresh state). Consensus
+     * skips every committed entry at or below it after a restart. */
+    uint64_t (*applied_index)(void *data);
+    /* Checksum of the state at its applied index. */
+    int (*checksum)(void *data, uint8_t out[32], uint64_t *applied_index);
+} rz_sm;
+
+/* ---------------------------------------------------------------------------
+ * Mitigations of raft 0.15's flaws (DESIGN.md §4). Test-only switches: a
+ * production replica always runs with mitigations_off == 0.
+ * ------------------------------------------------------------------------ */
+
+enum {
+    /* (1)+(2) leader barrier on election; AppendEntries results capped at
+     * the commit index until the io counted a majority on the barrier. */
+    RZ_MITIGATE_LEADER_BARRIER = 1u << 0,
+    /* (3) RequestVote / TimeoutNow held until in-flight appends are
+     * durable. */
+    RZ_MITIGATE_VOTE_DURABLE = 1u << 1,
+    /* (4) linearizable reads always behind a barrier. */
+    RZ_MITIGATE_READ_BARRIER = 1u << 2,
+    /* (5) a success AppendEntries result reports at most prev_log_index +
+     * n_entries of the AppendEntries it answers. */
+    RZ_MITIGATE_RESULT_CAP = 1u << 3,
+    /* (6) found by the simulator: one vote per term, even for the target
+     * of this node's own leadership transfer. */
+    RZ_MITIGATE_VOTE_ONCE = 1u << 4,
+    RZ_MITIGATE_ALL = 0x1fu
+};
+
+/* ---------------------------------------------------------------------------
+ * The simulator environment: one process, N replicas, virtual time, one
+ * seed. Every source of nondeterminism (timers, delays, raft's random
+ * election timeouts, faults) comes from the seed, so a run replays exactly.
+ * ------------------------------------------------------------------------ */
+
+typedef struct rz_sim rz_sim; /* opaque */
+
+#define RZ_SIM_MAX_NODES 8u
+
+typedef struct rz_sim_net
+{
+    uint32_t delay_min_ms; /* one-way delay range */
+    uint32_t delay_max_ms;
+    uint32_t loss_ppm;    /* messages dropped, per million */
+    uint32_t dup_ppm;     /* messages delivered twice, per million */
+    uint32_t reorder_ppm; /* messages given a long extra delay */
+    uint32_t reorder_extra_ms;
+} rz_sim_net;
+
+typedef struct rz_sim_disk
+{
+    uint32_t latency_min_ms; /* time until an append is durable */
+    uint32_t latency_max_ms;
+    bool failing; /* writes fail with RZ_EIO until cleared */
+    bool full;    /* writes fail with RZ_ENOSPACE until cleared */
+} rz_sim_disk;
+
+/* Creates a world at virtual time 0. Caller owns *out (rz_sim_destroy). */
+int rz_sim_create(uint64_t seed, rz_sim **out);
+/* Every replica of the world must have been closed or crashed first. */
+void rz_sim_destroy(rz_sim *sim);
+uint64_t rz_sim_now_ms(const rz_sim *sim);
+/* The world's PRNG, for the driver's own choices (kept in the same stream
+ * so one seed decides everything). */
+uint64_t rz_sim_rand(rz_sim *sim);
+/* Uniform in [lo, hi]. */
+uint64_t rz_sim_rand_range(rz_sim *sim, uint64_t lo, uint64_t hi);
+/* Runs events in time order up to and including virtual time t_ms, then sets
+ * the clock to t_ms. Returns the number of events run. */
+uint64_t rz_sim_run_until(rz_sim *sim, uint64_t t_ms);
+/* Runs one event if there is one at or before t_ms; false otherwise. */
+bool rz_sim_step(rz_sim *sim, uint64_t t_ms);
+/* A driver callback at virtual time t_ms (>= now). */
+int rz_sim_at(rz_sim *sim, uint64_t t_ms, void (*fn)(void *arg), void *arg);
+
+void rz_sim_net_set(rz_sim *sim, const rz_sim_net *net);
+/* Cuts (up=false) or heals the one-way link from -> to (node ids). */
+void rz_sim_link_set(rz_sim *sim, uint64_t from, uint64_t to, bool up);
+/* Heals every link. */
+void rz_sim_links_heal(rz_sim *sim);
+void rz_sim_disk_set(rz_sim *sim, uint64_t id, const rz_sim_disk *disk);
+/* Optional observer of every message a node hands to the network (for
+ * traces and scripted scenarios). type is raft's message type code
+ * (RZ_SIM_MSG_*); index is the announced last_log_index of a RequestVote or
+ * TimeoutNow, prev_log_index of an AppendEntries, last_log_index of a
+ * result, 1 for a granted vote. */
+enum {
+    RZ_SIM_MSG_APPEND_ENTRIES = 1,
+    RZ_SIM_MSG_APPEND_ENTRIES_RESULT = 2,
+    RZ_SIM_MSG_REQUEST_VOTE = 3,
+    RZ_SIM_MSG_REQUEST_VOTE_RESULT = 4,
+    RZ_SIM_MSG_INSTALL_SNAPSHOT = 5,
+    RZ_SIM_MSG_TIMEOUT_NOW = 6
+};
+typedef void (*rz_sim_msg_observer)(void *arg, uint64_t from, uint64_t to,
+                                    int type, uint64_t term, uint64_t index);
+void rz_sim_observe(rz_sim *sim, rz_sim_msg_observer fn, void *arg);
+
+/* ---------------------------------------------------------------------------
+ * Replica
+ * ------------------------------------------------------------------------ */
+
+typedef struct rz_replica rz_replica; /* opaque */
+
+/* Most servers in one configuration (voters, non-voters and spares). */
+#define RZ_CONSENSUS_MAX_MEMBERS 16u
+
+#define RZ_ADDRESS_MAX_BYTES 128u
+
+typedef struct rz_replica_options
+{
+    uint64_t id;                   /* > 0, unique in the cluster */
+    const char *address;           /* copied; <= RZ_ADDRESS_MAX_BYTES */
+    const char *dir;               /* holds raft.mdb; must exist */
+    rz_sm sm;                      /* borrowed: must outlive the replica */
+    uint32_t election_timeout_ms;  /* 0 = 1000 */
+    uint32_t heartbeat_timeout_ms; /* 0 = 100 */
+    uint32_t tick_ms;              /* 0 = 20 */
+    uint32_t mitigations_off;      /* RZ_MITIGATE_* bits; tests only */
+    size_t log_map_size_bytes;     /* 0 = the log store's default */
+} rz_replica_options;
+
+/* Opens a replica in the simulator: opens the log store in opts->dir,
+ * loads it and starts raft. Caller owns *out. errmsg: RZ_ERRMSG_BYTES. */
+int rz_replica_open_sim(rz_sim *sim, const rz_replica_options *opts,
+                        rz_replica **out, char *errmsg);
+
+/* A crash (kill -9): appends not yet durable are lost, pending requests
+ * fail with RZ_ESHUTDOWN, the replica is freed. The state machine stays the
+ * caller's (close and reopen it to simulate the state env after a crash). */
+void rz_replica_crash(rz_replica *r);
+
+typedef struct rz_member
+{
+    uint64_t id;
+    const char *address;
+    bool voter;
+} rz_member;
+
+/* Writes the first configuration to a pristine log (before the replica is
+ * opened): RZ_EEXISTS if the log is not empty. Run on every initial member
+ * with the same list. */
+int rz_replica_bootstrap(const char *dir, const rz_member *members, size_t n,
+                         char *errmsg);
+
+/* ---- Proposals ---------------------------------------------------------- */
+
+/* status: 0 (result/len hold the state machine's result bytes, borrowed for
+ * the call; index is the command's raft index), RZ_ENOTLEADER (leader_id /
+ * leader_address name the known leader, 0 / NULL if none),
+ * RZ_ELEADERSHIPLOST (the outcome is unknown: the command may still be
+ * committed), RZ_ESHUTDOWN, RZ_ENOSPACE / RZ_EIO (the log cannot be
+ * written). */
+typedef struct rz_propose_result
+{
+    int status;
+    uint64_t index;
+    const void *result;
+    size_t len;
+    uint64_t leader_id;
+    const char *leader_address;
+} rz_propose_result;
+typedef void (*rz_propose_cb)(void *arg, const rz_propose_result *res);
+
+typedef struct rz_proposal
+{
+    const void *cmd; /* copied */
+    size_t len;      /* <= RZ_COMMAND_MAX_BYTES */
+    rz_propose_cb cb;
+    void *arg;
+} rz_proposal;
+
+/* Most commands in one batch (one raft_apply). */
+#define RZ_PROPOSE_BATCH_MAX 256u
+
+/* Proposes n commands as one raft_apply (n entries in the log, one command
+ * each). Each callback fires exactly once, possibly before this returns
+ * (RZ_ENOTLEADER). Returns 0 when the callbacks own the outcome, or RZ_EINVAL
+ * / RZ_ETOOBIG for bad arguments (no callback fires). */
+int rz_replica_propose(rz_replica *r, const rz_proposal *p, size_t n);
+
+/* Read barrier: cb fires with status 0 once this replica has proven it is
+ * the leader and applied everything committed before the call (then reads
+ * of the state machine are linearizable), or with an error as for
+ * proposals. With stale == true the read is served at once from any replica
+ * (status 0) and may be stale. */
+typedef void (*rz_read_cb)(void *arg, int status, uint64_t leader_id);
+int rz_replica_read(rz_replica *r, bool stale, rz_read_cb cb, void *arg);
+
+/* ---- Membership and leadership ------------------------------------------ */
+
+typedef void (*rz_change_cb)(void *arg, int status);
+/* Adds a server as a non-voter (it replicates the log, does not vote). */
+int rz_replica_member_add(rz_replica *r, uint64_t id, const char *address,
+                          rz_change_cb cb, void *arg);
+/* Makes a non-voter a voter once it has caught up. */
+int rz_replica_member_promote(rz_replica *r, uint64_t id, rz_change_cb cb,
+                              void *arg);
+int rz_replica_member_remove(rz_replica *r, uint64_t id, rz_change_cb cb,
+                             void *arg);
+/* Hands leadership to `id` (0 = any up-to-date voter). cb fires when the
+ * transfer finished or gave up; check the leader afterwards. */
+int rz_replica_transfer(rz_replica *r, uint64_t id, rz_change_cb cb, void *arg);
+
+/* ---- Status -------------------------------------------------------------- */
+
+typedef enum rz_role_state {
+    RZ_REPLICA_UNAVAILABLE = 0,
+    RZ_REPLICA_FOLLOWER = 1,
+    RZ_REPLICA_CANDIDATE = 2,
+    RZ_REPLICA_LEADER = 3
+} rz_role_state;
+
+typedef struct rz_member_status
+{
+    uint64_t id;
+    bool voter;
+    bool standby;         /* non-voter that replicates */
+    uint64_t match_index; /* leader only; 0 elsewhere */
+} rz_member_status;
+
+typedef struct rz_replica_status
+{
+    uint64_t id;
+    int state; /* rz_role_state */
+    uint64_t term;
+    uint64_t voted_for;
+    uint64_t leader_id;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t last_index;
+    uint64_t stored_index; /* last entry known durable on this node */
+    bool disk_failed;      /* the io is retrying a failed write */
+    size_t n_members;
+    rz_member_status members[RZ_CONSENSUS_MAX_MEMBERS];
+} rz_replica_status;
+
+void rz_replica_status_get(rz_replica *r, rz_replica_status *out);
+
+#endif /* RZ_CONSENSUS_H */

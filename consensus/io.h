@@ -1,0 +1,188 @@
+/* Private to consensus/: our raft_io, split into a core that every
+ * environment shares (the raft_io contract and the five mitigations of
+ * DESIGN.md §4) and a backend per environment (simulator now, libuv later).
+ *
+ * The raft_io contract the core keeps (facts from raft 0.15's src/uv*.c):
+ *  - load runs once, before start;
+ *  - append takes no index and is called while earlier appends are in
+ *    flight; callbacks fire in FIFO order. The core numbers appends itself
+ *    (next_index) and keeps every disk operation in one FIFO queue;
+ *  - truncate has no callback, waits for in-flight appends and comes before
+ *    the appends that follow it: it is an operation in the same queue;
+ *  - set_term / set_vote are durable on return (synchronous log store
+ *    calls: term and vote are separate records from the entries);
+ *  - send is best effort.
+ *
+ * A backend executes queued disk operations in order and reports each with
+ * rz_io__op_done; once one fails, every later one it already holds fails
+ * too (without touching the disk) until the core calls reset() and submits
+ * them again. The core never fails an append to raft: raft 0.15 does not
+ * undo a failed follower append (its in-memory log keeps the entries and
+ * last_stored stops for good), so a failed write is retried on every tick
+ * and raft only sees a slow disk; the replica meanwhile refuses new
+ * proposals with a clear error (DESIGN.md §6). */
+#ifndef RZ_CONSENSUS_IO_H
+#define RZ_CONSENSUS_IO_H
+
+#include <raft.h>
+
+#include "consensus/consensus.h"
+#include "consensus/logstore.h"
+
+enum { RZ_IO_OP_APPEND = 1, RZ_IO_OP_TRUNCATE = 2 };
+
+/* The AppendEntries an append or a result answers (mitigation 5). */
+typedef struct rz_io_ae_ctx
+{
+    bool valid;
+    uint64_t term; /* term of the AppendEntries */
+    uint64_t from; /* its sender, the leader */
+    uint64_t end;  /* prev_log_index + n_entries */
+} rz_io_ae_ctx;
+
+typedef struct rz_io_op
+{
+    int type;
+    uint64_t index; /* first entry (append) or first deleted (truncate) */
+    unsigned n;
+    rz_log_entry *entries; /* views of raft's entries, valid until cb */
+    struct raft_io_append *req;
+    raft_io_append_cb cb;
+    uint64_t term_at_submit; /* raft's term when raft submitted it */
+    bool leader_at_submit;
+    rz_io_ae_ctx ae; /* follower appends: the AppendEntries that caused it */
+    bool returned;   /* the backend reported it (failed, awaiting retry) */
+    int status;
+    struct rz_io_op *next;
+} rz_io_op;
+
+typedef struct rz_io_backend_ops
+{
+    uint64_t (*now_ms)(void *b);
+    int (*random)(void *b, int min, int max);
+    /* Start calling rz_io__tick every tick_ms. */
+    void (*start)(void *b, unsigned tick_ms);
+    /* Copies the message before returning; best effort. */
+    void (*send)(void *b, const struct raft_message *m);
+    /* Queues op for execution after every op submitted before it. */
+    void (*submit)(void *b, rz_io_op *op);
+    /* Clears the failed state before the core submits failed ops again. */
+    void (*reset)(void *b);
+    /* Forgets every op not yet reported (crash or close). */
+    void (*cancel_all)(void *b);
+} rz_io_backend_ops;
+
+/* Messages held back until in-flight appends are durable (mitigation 3). */
+#define RZ_IO_HELD_MAX 32u
+
+typedef struct rz_io_held
+{
+    struct raft_message m;
+    char address[RZ_ADDRESS_MAX_BYTES + 1];
+} rz_io_held;
+
+typedef struct rz_io_send_done
+{
+    struct raft_io_send *req;
+    raft_io_send_cb cb;
+} rz_io_send_done;
+
+typedef struct rz_io_core
+{
+    struct raft_io io; /* io.impl == this; io.data == the struct raft */
+    const rz_io_backend_ops *ops;
+    void *backend;
+    rz_logstore *ls; /* owned by the replica */
+    uint64_t id;
+    uint32_t mitigations_off;
+    unsigned tick_ms;
+
+    raft_io_tick_cb tick_cb;
+    raft_io_recv_cb recv_cb;
+    bool loaded;
+    bool closing;
+
+    /* Disk operations in FIFO order (submitted to the backend). */
+    uint64_t next_index; /* index the next append gets */
+    rz_io_op *q_head, *q_tail;
+    size_t n_ops;
+    size_t n_appends; /* appends in the queue (in flight) */
+    bool disk_failed;
+    int disk_status; /* the failure, RZ_E* */
+
+    /* Send completions, fired after raft returns to the core. */
+    rz_io_send_done *done;
+    size_t n_done, cap_done;
+
+    /* Mitigation 3. */
+    rz_io_held held[RZ_IO_HELD_MAX];
+    size_t n_held;
+
+    /* Mitigation 5: the AppendEntries being answered right now. */
+    rz_io_ae_ctx ctx;
+
+    /* Mitigations 1+2: this leader's barrier. */
+    uint64_t lead_term;     /* term whose barrier was appended, 0 = none */
+    uint64_t barrier_index; /* its index */
+    bool barrier_ok;        /* a majority acknowledged it */
+    bool self_ack;
+    uint64_t acks[RZ_CONSENSUS_MAX_MEMBERS]; /* ids that acknowledged */
+    size_t n_acks;
+    struct raft_barrier breq;
+    bool breq_busy;
+
+    /* Called after every return from raft into the core (the replica fails
+     * proposals of a deposed leader there). */
+    void (*after)(void *arg);
+    void *after_arg;
+
+    uint64_t stat_results_capped; /* for tests: results changed by m1/m5 */
+    uint64_t stat_results_dropped;
+    uint64_t stat_votes_held;
+    uint64_t stat_votes_dropped;
+} rz_io_core;
+
+/* Fills core->io. ls and backend stay the caller's. */
+int rz_io__init(rz_io_core *core, uint64_t id, rz_logstore *ls,
+                const rz_io_backend_ops *ops, void *backend,
+                uint32_t mitigations_off);
+/* Frees what init and the run allocated (after raft closed the io). */
+void rz_io__fini(rz_io_core *core);
+
+/* Backend -> core. */
+void rz_io__tick(rz_io_core *core);
+/* msg is raft-owned as raft's recv expects (entries allocated with
+ * raft_malloc, one batch); server_address valid for the call. */
+void rz_io__recv(rz_io_core *core, struct raft_message *msg);
+void rz_io__op_done(rz_io_core *core, rz_io_op *op, int status);
+
+/* Writes term 1 and the configuration entry to an empty log store. */
+int rz_io__bootstrap(rz_logstore *ls, const struct raft_configuration *conf);
+
+/* ---- The mitigations (mitigate.c), each in one function ---------------- */
+
+/* (1)+(2): after raft returns, a new leader appends its barrier. */
+void rz_mitigate__leader_barrier(rz_io_core *core);
+/* (1): an AppendEntries result reaching the leader is counted towards the
+ * barrier and capped at the commit index until a majority acknowledged. */
+void rz_mitigate__leader_result(rz_io_core *core, struct raft_message *m);
+/* (1): the leader's own append of the barrier is durable. */
+void rz_mitigate__leader_self_ack(rz_io_core *core, const rz_io_op *op);
+/* (3): true when the message must wait for in-flight appends. */
+bool rz_mitigate__hold_vote(rz_io_core *core, const struct raft_message *m);
+/* (5): caps a success result; false when it must be dropped. */
+bool rz_mitigate__result_cap(rz_io_core *core, struct raft_message *m);
+/* (6): false when an incoming RequestVote must be dropped (one vote per
+ * term even for a transfer target). */
+bool rz_mitigate__vote_once(rz_io_core *core, const struct raft_message *m);
+
+/* ---- The simulator backend (io_sim.c) ---------------------------------- */
+
+/* Attaches node `id` to the world and returns its backend. */
+int rz_sim__attach(rz_sim *sim, uint64_t id, const char *address,
+                   rz_io_core *core, const rz_io_backend_ops **ops,
+                   void **backend);
+/* Detaches (crash): events for it are dropped from now on. */
+void rz_sim__detach(rz_sim *sim, uint64_t id);
+
+#endif /* RZ_CONSENSUS_IO_H */

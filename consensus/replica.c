@@ -1,0 +1,757 @@
+/* A replica: canonical/raft 0.15 over our raft_io, the state machine bound
+ * through rz_sm, and the client-facing operations of consensus.h
+ * (proposals, read barriers, membership, leadership transfer, status). */
+#include "consensus/io.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+
+/* A proposal waiting for its entry to be applied (leader only). */
+typedef struct pending
+{
+    uint64_t index;
+    uint64_t term;
+    rz_propose_cb cb;
+    void *arg;
+} pending;
+
+typedef struct apply_req
+{
+    struct raft_apply req;
+    rz_replica *rep;
+} apply_req;
+
+typedef struct read_req
+{
+    struct raft_barrier req;
+    rz_replica *rep;
+    rz_read_cb cb;
+    void *arg;
+} read_req;
+
+typedef struct change_req
+{
+    struct raft_change req;
+    rz_replica *rep;
+    rz_change_cb cb;
+    void *arg;
+    uint64_t id;
+    bool then_standby; /* add: assign STANDBY once the SPARE is in */
+} change_req;
+
+typedef struct transfer_req
+{
+    struct raft_transfer req;
+    rz_replica *rep;
+    rz_change_cb cb;
+    void *arg;
+} transfer_req;
+
+struct rz_replica
+{
+    struct raft raft;
+    struct raft_fsm fsm;
+    rz_io_core core;
+    rz_logstore *ls;
+    rz_sim *sim;
+    rz_sm sm;
+    uint64_t id;
+    char address[RZ_ADDRESS_MAX_BYTES + 1];
+    uint32_t mitigations_off;
+    bool closed;
+    bool failed; /* the state machine failed: the replica stopped */
+
+    pending *pend; /* ring buffer ordered by index */
+    size_t pend_head, pend_n, pend_cap;
+    rz_buf result;
+};
+
+/* Most proposals in flight on one leader. */
+#define PENDING_MAX 65536u
+
+static int rz_code_of(int raft_rv)
+{
+    switch (raft_rv) {
+    case 0:
+        return 0;
+    case RAFT_NOTLEADER:
+        return RZ_ENOTLEADER;
+    case RAFT_LEADERSHIPLOST:
+        return RZ_ELEADERSHIPLOST;
+    case RAFT_SHUTDOWN:
+    case RAFT_CANCELED:
+        return RZ_ESHUTDOWN;
+    case RAFT_NOMEM:
+        return RZ_ENOMEM;
+    case RAFT_NOSPACE:
+        return RZ_ENOSPACE;
+    case RAFT_IOERR:
+        return RZ_EIO;
+    case RAFT_CANTCHANGE:
+    case RAFT_BUSY:
+        return RZ_EBUSY;
+    case RAFT_BADID:
+    case RAFT_NOTFOUND:
+        return RZ_ENOTFOUND;
+    case RAFT_DUPLICATEID:
+    case RAFT_DUPLICATEADDRESS:
+        return RZ_EEXISTS;
+    default:
+        return RZ_EINVAL;
+    }
+}
+
+/* ---- Pending proposals ------------------------------------------------- */
+
+static pending *pend_at(rz_replica *rep, size_t i)
+{
+    return &rep->pend[(rep->pend_head + i) % rep->pend_cap];
+}
+
+static int pend_push(rz_replica *rep, const pending *p)
+{
+    if (rep->pend_n == rep->pend_cap) {
+        size_t cap = rep->pend_cap > 0 ? rep->pend_cap * 2 : 64;
+        pending *np;
+        size_t i;
+        if (cap > PENDING_MAX) {
+            return RZ_EBUSY;
+        }
+        np = malloc(cap * sizeof *np);
+        if (np == NULL) {
+            return RZ_ENOMEM;
+        }
+        for (i = 0; i < rep->pend_n; i++) {
+            np[i] = *pend_at(rep, i);
+        }
+        free(rep->pend);
+        rep->pend = np;
+        rep->pend_cap = cap;
+        rep->pend_head = 0;
+    }
+    if (rep->pend_n > 0) {
+        RZ_ASSERT(pend_at(rep, rep->pend_n - 1)->index < p->index);
+    }
+    *pend_at(rep, rep->pend_n) = *p;
+    rep->pend_n++;
+    return 0;
+}
+
+static pending pend_pop(rz_replica *rep)
+{
+    pending p;
+    RZ_PRE(rep->pend_n > 0);
+    p = *pend_at(rep, 0);
+    rep->pend_head = (rep->pend_head + 1) % rep->pend_cap;
+    rep->pend_n--;
+    return p;
+}
+
+static void leader_of(rz_replica *rep, rz_propose_result *res)
+{
+    raft_id id = 0;
+    const char *addr = NULL;
+    raft_leader(&rep->raft, &id, &addr);
+    res->leader_id = id;
+    res->leader_address = addr;
+}
+
+/* Fails every pending proposal with `status`. */
+static void pend_fail_all(rz_replica *rep, int status)
+{
+    size_t guard = rep->pend_n;
+    while (rep->pend_n > 0 && guard-- > 0) {
+        pending p = pend_pop(rep);
+        rz_propose_result res;
+        memset(&res, 0, sizeof res);
+        res.status = status;
+        res.index = p.index;
+        if (!rep->closed) {
+            leader_of(rep, &res);
+        }
+        p.cb(p.arg, &res);
+    }
+}
+
+/* The io core calls this after every return from raft: a leader that lost
+ * its term can no longer learn the outcome of its proposals. */
+static void after_raft(void *arg)
+{
+    rz_replica *rep = arg;
+    if (rep->pend_n == 0) {
+        return;
+    }
+    if (rep->raft.state != RAFT_LEADER ||
+        rep->raft.current_term != pend_at(rep, 0)->term) {
+        pend_fail_all(rep, RZ_ELEADERSHIPLOST);
+    }
+}
+
+/* ---- FSM --------------------------------------------------------------- */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+                     void **result)
+{
+    rz_replica *rep = fsm->data;
+    /* raft 0.15 does not pass the index: it applies entries in order and
+     * sets last_applied after this returns. */
+    uint64_t index = raft_last_applied(&rep->raft) + 1;
+    rz_sm_entry e;
+    int rv;
+
+    *result = NULL;
+    rz_buf_reset(&rep->result);
+    /* After a restart the state may already cover this entry (the state env
+     * commits each apply with its applied_index). */
+    if (index > rep->sm.applied_index(rep->sm.data)) {
+        e.index = index;
+        e.cmd = buf->base;
+        e.len = buf->len;
+        rv = rep->sm.apply_batch(rep->sm.data, &e, 1, &rep->result);
+        if (rv != 0) {
+            rep->failed = true;
+            return RAFT_IOERR;
+        }
+    }
+    /* Ours only while we still lead in the term we proposed it in: a leader
+     * never truncates its own log within its term. */
+    if (rep->pend_n > 0 && pend_at(rep, 0)->index == index &&
+        rep->raft.state == RAFT_LEADER &&
+        rep->raft.current_term == pend_at(rep, 0)->term) {
+        pending p = pend_pop(rep);
+        rz_propose_result res;
+        memset(&res, 0, sizeof res);
+        res.status = 0;
+        res.index = index;
+        res.result = rep->result.data;
+        res.len = rep->result.len;
+        p.cb(p.arg, &res);
+    }
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                        unsigned *n_bufs)
+{
+    (void)fsm;
+    (void)bufs;
+    (void)n_bufs;
+    return RAFT_IOERR; /* never asked: the threshold is never reached */
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    (void)fsm;
+    (void)buf;
+    return RAFT_IOERR;
+}
+
+/* ---- Open / close ------------------------------------------------------ */
+
+static int config_of(const rz_member *members, size_t n,
+                     struct raft_configuration *conf)
+{
+    size_t i;
+    raft_configuration_init(conf);
+    for (i = 0; i < n; i++) {
+        int rv = raft_configuration_add(conf, members[i].id, members[i].address,
+                                        members[i].voter ? RAFT_VOTER
+                                                         : RAFT_STANDBY);
+        if (rv != 0) {
+            raft_configuration_close(conf);
+            return rz_code_of(rv);
+        }
+    }
+    return 0;
+}
+
+int rz_replica_bootstrap(const char *dir, const rz_member *members, size_t n,
+                         char *errmsg)
+{
+    struct raft_configuration conf;
+    rz_logstore *ls = NULL;
+    int rv;
+
+    if (dir == NULL || members == NULL || n == 0 ||
+        n > RZ_CONSENSUS_MAX_MEMBERS) {
+        rz_errmsg_set(errmsg,
+                      "bootstrap needs a directory and 1 to %u "
+                      "members",
+                      RZ_CONSENSUS_MAX_MEMBERS);
+        return RZ_EINVAL;
+    }
+    rv = config_of(members, n, &conf);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "bad member list: %s", rz_strerror(rv));
+        return rv;
+    }
+    rv = rz_logstore_open(dir, NULL, &ls, errmsg);
+    if (rv == 0) {
+        rv = rz_io__bootstrap(ls, &conf);
+        if (rv != 0) {
+            rz_errmsg_set(errmsg, "bootstrap %s: %s", dir, rz_strerror(rv));
+        }
+        rz_logstore_close(ls);
+    }
+    raft_configuration_close(&conf);
+    return rv;
+}
+
+static void close_cb(struct raft *r)
+{
+    rz_replica *rep = r->data;
+    rep->closed = true;
+}
+
+int rz_replica_open_sim(rz_sim *sim, const rz_replica_options *opts,
+                        rz_replica **out, char *errmsg)
+{
+    rz_replica *rep;
+    rz_logstore_options lopts;
+    const rz_io_backend_ops *ops;
+    void *backend;
+    int rv;
+
+    if (sim == NULL || opts == NULL || opts->id == 0 || opts->dir == NULL ||
+        opts->address == NULL || strlen(opts->address) > RZ_ADDRESS_MAX_BYTES ||
+        opts->sm.apply_batch == NULL || opts->sm.applied_index == NULL) {
+        rz_errmsg_set(errmsg, "replica options are incomplete");
+        return RZ_EINVAL;
+    }
+    rep = calloc(1, sizeof *rep);
+    if (rep == NULL) {
+        return RZ_ENOMEM;
+    }
+    rep->id = opts->id;
+    rep->sim = sim;
+    rep->sm = opts->sm;
+    rep->mitigations_off = opts->mitigations_off;
+    snprintf(rep->address, sizeof rep->address, "%s", opts->address);
+    rz_buf_init(&rep->result, RZ_FRAME_MAX_BYTES);
+
+    memset(&lopts, 0, sizeof lopts);
+    lopts.map_size_bytes = opts->log_map_size_bytes;
+    rv = rz_logstore_open(opts->dir, &lopts, &rep->ls, errmsg);
+    if (rv != 0) {
+        goto err_after_alloc;
+    }
+    rv =
+        rz_sim__attach(sim, opts->id, rep->address, &rep->core, &ops, &backend);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "node %llu is already running",
+                      (unsigned long long)opts->id);
+        goto err_after_logstore;
+    }
+    rz_io__init(&rep->core, opts->id, rep->ls, ops, backend,
+                opts->mitigations_off);
+    rep->core.tick_ms = opts->tick_ms > 0 ? opts->tick_ms : 20;
+    rep->core.after = after_raft;
+    rep->core.after_arg = rep;
+
+    rep->fsm.version = 1;
+    rep->fsm.data = rep;
+    rep->fsm.apply = fsm_apply;
+    rep->fsm.snapshot = fsm_snapshot;
+    rep->fsm.restore = fsm_restore;
+
+    rv =
+        raft_init(&rep->raft, &rep->core.io, &rep->fsm, opts->id, rep->address);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "raft_init: %s", raft_strerror(rv));
+        rv = rz_code_of(rv);
+        goto err_after_attach;
+    }
+    rep->raft.data = rep;
+    raft_set_election_timeout(&rep->raft, opts->election_timeout_ms > 0
+                                              ? opts->election_timeout_ms
+                                              : 1000);
+    raft_set_heartbeat_timeout(&rep->raft, opts->heartbeat_timeout_ms > 0
+                                               ? opts->heartbeat_timeout_ms
+                                               : 100);
+    /* Snapshots are not written yet: never take one. */
+    raft_set_snapshot_threshold(&rep->raft, UINT_MAX);
+    rv = raft_start(&rep->raft);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "raft_start: %s (%s)", raft_strerror(rv),
+                      raft_errmsg(&rep->raft));
+        raft_close(&rep->raft, close_cb);
+        rz_sim__detach(sim, opts->id);
+        rz_io__fini(&rep->core);
+        rz_logstore_close(rep->ls);
+        rz_buf_close(&rep->result);
+        free(rep);
+        return rz_code_of(rv);
+    }
+    *out = rep;
+    return 0;
+
+err_after_attach:
+    rz_sim__detach(sim, opts->id);
+err_after_logstore:
+    rz_logstore_close(rep->ls);
+err_after_alloc:
+    rz_buf_close(&rep->result);
+    free(rep);
+    return rv;
+}
+
+void rz_replica_crash(rz_replica *rep)
+{
+    if (rep == NULL) {
+        return;
+    }
+    /* raft fails its requests (our callbacks run), the io drops every
+     * append not yet durable and gives raft its references back. */
+    raft_close(&rep->raft, close_cb);
+    RZ_ASSERT(rep->closed);
+    pend_fail_all(rep, RZ_ESHUTDOWN);
+    rz_sim__detach(rep->sim, rep->id);
+    rz_io__fini(&rep->core);
+    rz_logstore_close(rep->ls);
+    rz_buf_close(&rep->result);
+    free(rep->pend);
+    free(rep);
+}
+
+/* ---- Proposals --------------------------------------------------------- */
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    apply_req *ar = (apply_req *)req;
+    (void)result;
+    (void)status;
+    /* Outcomes are delivered per entry from fsm_apply (raft 0.15 calls this
+     * once, for the first entry of the batch) or by after_raft/crash. */
+    free(ar);
+}
+
+static void fail_now(const rz_proposal *p, size_t n, int status,
+                     rz_replica *rep)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        rz_propose_result res;
+        memset(&res, 0, sizeof res);
+        res.status = status;
+        leader_of(rep, &res);
+        p[i].cb(p[i].arg, &res);
+    }
+}
+
+int rz_replica_propose(rz_replica *rep, const rz_proposal *p, size_t n)
+{
+    struct raft_buffer bufs[RZ_PROPOSE_BATCH_MAX];
+    apply_req *ar;
+    size_t i;
+    uint64_t first;
+    uint64_t term;
+    int rv;
+
+    if (rep == NULL || p == NULL || n == 0 || n > RZ_PROPOSE_BATCH_MAX) {
+        return RZ_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        if (p[i].cb == NULL || p[i].cmd == NULL || p[i].len == 0) {
+            return RZ_EINVAL;
+        }
+        if (p[i].len > RZ_COMMAND_MAX_BYTES) {
+            return RZ_ETOOBIG;
+        }
+    }
+    if (rep->failed) {
+        fail_now(p, n, RZ_EIO, rep);
+        return 0;
+    }
+    if (rep->raft.state != RAFT_LEADER) {
+        fail_now(p, n, RZ_ENOTLEADER, rep);
+        return 0;
+    }
+    if (rep->core.disk_failed) {
+        fail_now(p, n, rep->core.disk_status, rep);
+        return 0;
+    }
+    if (rep->pend_n + n > PENDING_MAX) {
+        fail_now(p, n, RZ_EBUSY, rep);
+        return 0;
+    }
+    ar = calloc(1, sizeof *ar);
+    if (ar == NULL) {
+        return RZ_ENOMEM;
+    }
+    ar->rep = rep;
+    for (i = 0; i < n; i++) {
+        bufs[i].base = raft_malloc(p[i].len);
+        bufs[i].len = p[i].len;
+        if (bufs[i].base == NULL) {
+            while (i-- > 0) {
+                raft_free(bufs[i].base);
+            }
+            free(ar);
+            return RZ_ENOMEM;
+        }
+        memcpy(bufs[i].base, p[i].cmd, p[i].len);
+    }
+    term = rep->raft.current_term;
+    rv = raft_apply(&rep->raft, &ar->req, bufs, (unsigned)n, apply_cb);
+    if (rv != 0) {
+        for (i = 0; i < n; i++) {
+            raft_free(bufs[i].base);
+        }
+        free(ar);
+        fail_now(p, n, rz_code_of(rv), rep);
+        return 0;
+    }
+    first = ar->req.index;
+    for (i = 0; i < n; i++) {
+        pending pe;
+        pe.index = first + i;
+        pe.term = term;
+        pe.cb = p[i].cb;
+        pe.arg = p[i].arg;
+        /* Room was checked above. */
+        RZ_ASSERT(pend_push(rep, &pe) == 0);
+    }
+    return 0;
+}
+
+/* ---- Reads ------------------------------------------------------------- */
+
+static void read_cb(struct raft_barrier *req, int status)
+{
+    read_req *rr = (read_req *)req;
+    raft_id id = 0;
+    const char *addr = NULL;
+    if (!rr->rep->closed) {
+        raft_leader(&rr->rep->raft, &id, &addr);
+    }
+    rr->cb(rr->arg, rz_code_of(status), id);
+    free(rr);
+}
+
+int rz_replica_read(rz_replica *rep, bool stale, rz_read_cb cb, void *arg)
+{
+    read_req *rr;
+    raft_id id = 0;
+    const char *addr = NULL;
+    int rv;
+
+    if (rep == NULL || cb == NULL) {
+        return RZ_EINVAL;
+    }
+    raft_leader(&rep->raft, &id, &addr);
+    if (stale) {
+        cb(arg, 0, id);
+        return 0;
+    }
+    if (rep->raft.state != RAFT_LEADER) {
+        cb(arg, RZ_ENOTLEADER, id);
+        return 0;
+    }
+    /* Mitigation 4 (dqlite#386; Raft paper §6.4, §8): a leader that was
+     * deposed without knowing it would serve stale state. A barrier entry
+     * commits only while this replica still leads, and its callback runs
+     * once everything before it is applied. Off (tests only): trust the
+     * local belief of leadership, as a naive server would. */
+    if ((rep->mitigations_off & RZ_MITIGATE_READ_BARRIER) != 0) {
+        cb(arg, 0, id);
+        return 0;
+    }
+    rr = calloc(1, sizeof *rr);
+    if (rr == NULL) {
+        return RZ_ENOMEM;
+    }
+    rr->rep = rep;
+    rr->cb = cb;
+    rr->arg = arg;
+    rv = raft_barrier(&rep->raft, &rr->req, read_cb);
+    if (rv != 0) {
+        free(rr);
+        cb(arg, rz_code_of(rv), id);
+    }
+    return 0;
+}
+
+/* ---- Membership and leadership ----------------------------------------- */
+
+static void change_cb(struct raft_change *req, int status)
+{
+    change_req *cr = (change_req *)req;
+    if (status == 0 && cr->then_standby && !cr->rep->closed) {
+        int rv;
+        cr->then_standby = false;
+        rv = raft_assign(&cr->rep->raft, &cr->req, cr->id, RAFT_STANDBY,
+                         change_cb);
+        if (rv == 0) {
+            return;
+        }
+        status = rv;
+    }
+    cr->cb(cr->arg, rz_code_of(status));
+    free(cr);
+}
+
+static change_req *change_new(rz_replica *rep, rz_change_cb cb, void *arg,
+                              uint64_t id)
+{
+    change_req *cr = calloc(1, sizeof *cr);
+    if (cr != NULL) {
+        cr->rep = rep;
+        cr->cb = cb;
+        cr->arg = arg;
+        cr->id = id;
+    }
+    return cr;
+}
+
+int rz_replica_member_add(rz_replica *rep, uint64_t id, const char *address,
+                          rz_change_cb cb, void *arg)
+{
+    change_req *cr;
+    int rv;
+    if (rep == NULL || id == 0 || address == NULL || cb == NULL ||
+        strlen(address) > RZ_ADDRESS_MAX_BYTES) {
+        return RZ_EINVAL;
+    }
+    cr = change_new(rep, cb, arg, id);
+    if (cr == NULL) {
+        return RZ_ENOMEM;
+    }
+    /* raft 0.15 adds a server as a spare (no log); a non-voter that
+     * replicates is a standby, so the add is followed by an assign. */
+    cr->then_standby = true;
+    rv = raft_add(&rep->raft, &cr->req, id, address, change_cb);
+    if (rv != 0) {
+        free(cr);
+        return rz_code_of(rv);
+    }
+    return 0;
+}
+
+int rz_replica_member_promote(rz_replica *rep, uint64_t id, rz_change_cb cb,
+                              void *arg)
+{
+    change_req *cr;
+    int rv;
+    if (rep == NULL || id == 0 || cb == NULL) {
+        return RZ_EINVAL;
+    }
+    cr = change_new(rep, cb, arg, id);
+    if (cr == NULL) {
+        return RZ_ENOMEM;
+    }
+    rv = raft_assign(&rep->raft, &cr->req, id, RAFT_VOTER, change_cb);
+    if (rv != 0) {
+        free(cr);
+        return rz_code_of(rv);
+    }
+    return 0;
+}
+
+int rz_replica_member_remove(rz_replica *rep, uint64_t id, rz_change_cb cb,
+                             void *arg)
+{
+    change_req *cr;
+    int rv;
+    if (rep == NULL || id == 0 || cb == NULL) {
+        return RZ_EINVAL;
+    }
+    cr = change_new(rep, cb, arg, id);
+    if (cr == NULL) {
+        return RZ_ENOMEM;
+    }
+    rv = raft_remove(&rep->raft, &cr->req, id, change_cb);
+    if (rv != 0) {
+        free(cr);
+        return rz_code_of(rv);
+    }
+    return 0;
+}
+
+static void transfer_cb(struct raft_transfer *req)
+{
+    transfer_req *tr = (transfer_req *)req;
+    int status = 0;
+    if (!tr->rep->closed) {
+        raft_id id = 0;
+        const char *addr = NULL;
+        raft_leader(&tr->rep->raft, &id, &addr);
+        status = (tr->req.id != 0 && id == tr->req.id) ? 0 : RZ_ETIMEDOUT;
+    } else {
+        status = RZ_ESHUTDOWN;
+    }
+    tr->cb(tr->arg, status);
+    free(tr);
+}
+
+int rz_replica_transfer(rz_replica *rep, uint64_t id, rz_change_cb cb,
+                        void *arg)
+{
+    transfer_req *tr;
+    int rv;
+    if (rep == NULL || cb == NULL) {
+        return RZ_EINVAL;
+    }
+    tr = calloc(1, sizeof *tr);
+    if (tr == NULL) {
+        return RZ_ENOMEM;
+    }
+    tr->rep = rep;
+    tr->cb = cb;
+    tr->arg = arg;
+    rv = raft_transfer(&rep->raft, &tr->req, id, transfer_cb);
+    if (rv != 0) {
+        free(tr);
+        return rz_code_of(rv);
+    }
+    return 0;
+}
+
+/* ---- Status ------------------------------------------------------------ */
+
+void rz_replica_status_get(rz_replica *rep, rz_replica_status *out)
+{
+    struct raft *r = &rep->raft;
+    raft_id id = 0;
+    const char *addr = NULL;
+    unsigned i;
+
+    memset(out, 0, sizeof *out);
+    out->id = rep->id;
+    switch (r->state) {
+    case RAFT_FOLLOWER:
+        out->state = RZ_REPLICA_FOLLOWER;
+        break;
+    case RAFT_CANDIDATE:
+        out->state = RZ_REPLICA_CANDIDATE;
+        break;
+    case RAFT_LEADER:
+        out->state = RZ_REPLICA_LEADER;
+        break;
+    default:
+        out->state = RZ_REPLICA_UNAVAILABLE;
+        break;
+    }
+    raft_leader(r, &id, &addr);
+    out->term = r->current_term;
+    out->voted_for = r->voted_for;
+    out->leader_id = id;
+    out->commit_index = r->commit_index;
+    out->applied_index = r->last_applied;
+    out->last_index = raft_last_index(r);
+    out->stored_index = r->last_stored;
+    out->disk_failed = rep->core.disk_failed;
+    for (i = 0; i < r->configuration.n && i < RZ_CONSENSUS_MAX_MEMBERS; i++) {
+        const struct raft_server *s = &r->configuration.servers[i];
+        rz_member_status *m = &out->members[i];
+        m->id = s->id;
+        m->voter = s->role == RAFT_VOTER;
+        m->standby = s->role == RAFT_STANDBY;
+        if (r->state == RAFT_LEADER && r->leader_state.progress != NULL) {
+            m->match_index = r->leader_state.progress[i].match_index;
+        }
+    }
+    out->n_members = i;
+}

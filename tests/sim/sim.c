@@ -1,0 +1,1223 @@
+/* The deterministic simulator of ratusz (DESIGN.md §4, §8): N replicas of
+ * the real raft 0.15 core, our raft_io, the LMDB log store and the real
+ * storage/ state machine in one process, driven by one seed through the
+ * virtual clock, network and disks of consensus's rz_sim.
+ *
+ *   sim --seed N [--nodes 3|5]            one seed, verbose trace on failure
+ *   sim --seeds N [--from S] [--nodes 3|5] many seeds
+ *   sim --scenario fig8|stale-tail|stale-read|vote-durable
+ *       [--off MASK] --expect violation|clean
+ *
+ * Checks: at most one leader per term; every replica that applies index i
+ * applies the same command and has the same state checksum there (state
+ * machine safety, which log matching implies for committed entries); no
+ * acknowledged command missing from the final state; no request id applied
+ * twice; per-case real-time order of reads against acknowledged writes;
+ * liveness: after the faults heal, a leader serves and every replica
+ * catches up within a bounded virtual time. A failure prints the seed and
+ * the last lines of the trace. */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "consensus/consensus.h"
+#include "storage/storage.h"
+
+#define MAX_NODES 5
+#define TRACE_LINES 300
+#define TRACE_LINE_BYTES 200
+#define MAX_CLIENTS 3
+#define MAX_OPS 4096
+#define MAX_CASES 2048
+
+/* ---- World -------------------------------------------------------------- */
+
+typedef struct world world;
+
+typedef struct node
+{
+    world *w;
+    uint64_t id;
+    bool up;
+    rz_replica *rep;
+    rz_storage *st;
+    char dir[256];
+    uint32_t election_timeout_ms;
+    int last_state;
+    uint64_t last_term;
+} node;
+
+typedef struct applied
+{
+    bool set;
+    uint64_t cmd_hash;
+    uint8_t checksum[32];
+    uint64_t by; /* first node that applied it */
+} applied;
+
+/* One client operation, for the history checks. */
+enum { OP_CREATE = 1, OP_STATUS, OP_READ };
+enum { RES_PENDING = 0, RES_OK, RES_FAIL, RES_INFO };
+
+typedef struct op
+{
+    int kind;
+    int client;
+    uint64_t request_id;
+    uint64_t case_id;
+    uint32_t expected_version;
+    uint8_t to_status;
+    uint64_t invoke_ms, complete_ms;
+    int result;          /* RES_* */
+    int code;            /* the state machine's result code */
+    uint32_t version;    /* after the write / as read */
+    uint8_t status;      /* as read */
+    uint64_t acked_case; /* create: the case id returned */
+    int attempts;
+} op;
+
+typedef struct client
+{
+    world *w;
+    int idx;
+    uint64_t target; /* the node it believes leads */
+    int busy_op;     /* index in ops, -1 when idle */
+    uint64_t next_rid;
+} client;
+
+typedef struct known_case
+{
+    uint64_t id;
+    uint32_t version;
+    uint8_t status;
+} known_case;
+
+struct world
+{
+    rz_sim *sim;
+    uint64_t seed;
+    int n_nodes;
+    node nodes[MAX_NODES + 1];
+    char base[200];
+    uint32_t mit_off;
+    bool verbose;
+
+    applied *app;
+    size_t n_app;
+
+    uint64_t *leader_of_term;
+    size_t n_terms;
+
+    client clients[MAX_CLIENTS];
+    op ops[MAX_OPS];
+    size_t n_ops;
+    known_case cases[MAX_CASES];
+    size_t n_cases;
+    bool load_on;
+
+    char trace[TRACE_LINES][TRACE_LINE_BYTES];
+    size_t trace_n;
+    char violation[512];
+    bool failed;
+    uint64_t events;
+};
+
+static void tracef(world *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void tracef(world *w, const char *fmt, ...)
+{
+    char *line = w->trace[w->trace_n % TRACE_LINES];
+    int k = snprintf(line, TRACE_LINE_BYTES, "%8" PRIu64 "ms ",
+                     rz_sim_now_ms(w->sim));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + k, (size_t)(TRACE_LINE_BYTES - k), fmt, ap);
+    va_end(ap);
+    w->trace_n++;
+    if (w->verbose) {
+        fprintf(stderr, "%s\n", line);
+    }
+}
+
+static void violation(world *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void violation(world *w, const char *fmt, ...)
+{
+    va_list ap;
+    if (w->failed) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(w->violation, sizeof w->violation, fmt, ap);
+    va_end(ap);
+    w->failed = true;
+    tracef(w, "VIOLATION: %s", w->violation);
+}
+
+static void trace_dump(world *w)
+{
+    size_t start = w->trace_n > TRACE_LINES ? w->trace_n - TRACE_LINES : 0;
+    size_t i;
+    fprintf(stderr, "---- last %zu trace lines (seed %" PRIu64 ") ----\n",
+            w->trace_n - start, w->seed);
+    for (i = start; i < w->trace_n; i++) {
+        fprintf(stderr, "%s\n", w->trace[i % TRACE_LINES]);
+    }
+}
+
+static uint64_t fnv(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 1469598103934665603ull;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        h = (h ^ b[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* ---- The state machine binding: storage/ plus the safety records -------- */
+
+static int sm_apply_batch(void *data, const rz_sm_entry *e, size_t n,
+                          rz_buf *results)
+{
+    node *nd = data;
+    world *w = nd->w;
+    rz_storage_entry se[RZ_PROPOSE_BATCH_MAX] = {{0, NULL, 0}};
+    size_t i;
+    int rv;
+
+    RZ_ASSERT(n <= RZ_PROPOSE_BATCH_MAX);
+    for (i = 0; i < n; i++) {
+        se[i].index = e[i].index;
+        se[i].cmd = e[i].cmd;
+        se[i].cmd_len = e[i].len;
+    }
+    rv = rz_storage_apply_batch(nd->st, se, n, results);
+    if (rv != 0) {
+        return rv;
+    }
+    for (i = 0; i < n; i++) {
+        uint64_t idx = e[i].index;
+        uint64_t h = fnv(e[i].cmd, e[i].len);
+        uint8_t sum[32];
+        uint64_t at = 0;
+        if (idx >= w->n_app) {
+            size_t cap = w->n_app > 0 ? w->n_app : 256;
+            while (cap <= idx) {
+                cap *= 2;
+            }
+            applied *p = realloc(w->app, cap * sizeof *p);
+            RZ_ASSERT(p != NULL);
+            memset(p + w->n_app, 0, (cap - w->n_app) * sizeof *p);
+            w->app = p;
+            w->n_app = cap;
+        }
+        /* With n == 1 (what consensus sends today) the checksum is the
+         * state at exactly this index. */
+        RZ_ASSERT(rz_storage_checksum(nd->st, sum, &at) == 0);
+        if (!w->app[idx].set) {
+            w->app[idx].set = true;
+            w->app[idx].cmd_hash = h;
+            w->app[idx].by = nd->id;
+            memcpy(w->app[idx].checksum, sum, 32);
+        } else if (w->app[idx].cmd_hash != h) {
+            violation(w,
+                      "node %" PRIu64 " applied a different command at "
+                      "index %" PRIu64 " than node %" PRIu64,
+                      nd->id, idx, w->app[idx].by);
+        } else if (n == 1 && memcmp(w->app[idx].checksum, sum, 32) != 0) {
+            violation(w,
+                      "node %" PRIu64 " has a different state checksum at "
+                      "index %" PRIu64 " than node %" PRIu64,
+                      nd->id, idx, w->app[idx].by);
+        }
+        tracef(w, "n%" PRIu64 " apply %" PRIu64 " cmd=%016" PRIx64, nd->id, idx,
+               h);
+    }
+    return 0;
+}
+
+static uint64_t sm_applied_index(void *data)
+{
+    node *nd = data;
+    return rz_storage_applied_index(nd->st);
+}
+
+static int sm_checksum(void *data, uint8_t out[32], uint64_t *applied_index)
+{
+    node *nd = data;
+    return rz_storage_checksum(nd->st, out, applied_index);
+}
+
+/* ---- Nodes -------------------------------------------------------------- */
+
+static int rm_cb(const char *path, const struct stat *sb, int flag,
+                 struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void node_start(world *w, node *nd)
+{
+    char errmsg[RZ_ERRMSG_BYTES];
+    rz_replica_options o;
+    char addr[32];
+    int rv;
+
+    RZ_PRE(!nd->up);
+    rv = rz_storage_open(nd->dir, NULL, &nd->st, errmsg);
+    if (rv != 0) {
+        fprintf(stderr, "storage open %s: %s\n", nd->dir, errmsg);
+        abort();
+    }
+    snprintf(addr, sizeof addr, "n%" PRIu64, nd->id);
+    memset(&o, 0, sizeof o);
+    o.id = nd->id;
+    o.address = addr;
+    o.dir = nd->dir;
+    o.sm.data = nd;
+    o.sm.apply_batch = sm_apply_batch;
+    o.sm.applied_index = sm_applied_index;
+    o.sm.checksum = sm_checksum;
+    o.election_timeout_ms = nd->election_timeout_ms;
+    o.heartbeat_timeout_ms = 100;
+    o.tick_ms = 20;
+    o.mitigations_off = w->mit_off;
+    rv = rz_replica_open_sim(w->sim, &o, &nd->rep, errmsg);
+    if (rv != 0) {
+        fprintf(stderr, "replica open n%" PRIu64 ": %s\n", nd->id, errmsg);
+        abort();
+    }
+    nd->up = true;
+    nd->last_state = -1;
+    tracef(w, "n%" PRIu64 " start (state applied %" PRIu64 ")", nd->id,
+           rz_storage_applied_index(nd->st));
+}
+
+static void node_crash(world *w, node *nd)
+{
+    RZ_PRE(nd->up);
+    nd->up = false;
+    tracef(w, "n%" PRIu64 " CRASH", nd->id);
+    rz_replica_crash(nd->rep);
+    nd->rep = NULL;
+    rz_storage_close(nd->st);
+    nd->st = NULL;
+}
+
+static void observe(void *arg, uint64_t from, uint64_t to, int type,
+                    uint64_t term, uint64_t index)
+{
+    world *w = arg;
+    static const char *names[] = {"?",         "AE", "AE-result", "RV",
+                                  "RV-result", "IS", "TimeoutNow"};
+    if (type == RZ_SIM_MSG_APPEND_ENTRIES ||
+        type == RZ_SIM_MSG_APPEND_ENTRIES_RESULT) {
+        if (!w->verbose) {
+            return;
+        }
+    }
+    tracef(w, "n%" PRIu64 " -> n%" PRIu64 " %s term %" PRIu64 " idx %" PRIu64,
+           from, to, type >= 1 && type <= 6 ? names[type] : "?", term, index);
+}
+
+static void world_init(world *w, uint64_t seed, int n_nodes, uint32_t mit_off)
+{
+    rz_member members[MAX_NODES];
+    char addrs[MAX_NODES][16];
+    char errmsg[RZ_ERRMSG_BYTES];
+    int i;
+
+    memset(w, 0, sizeof *w);
+    w->seed = seed;
+    w->n_nodes = n_nodes;
+    w->mit_off = mit_off;
+    RZ_ASSERT(rz_sim_create(seed, &w->sim) == 0);
+    rz_sim_observe(w->sim, observe, w);
+    snprintf(w->base, sizeof w->base, "/dev/shm/ratusz-sim-%d-%" PRIu64,
+             (int)getpid(), seed);
+    nftw(w->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    RZ_ASSERT(mkdir(w->base, 0700) == 0);
+    for (i = 0; i < n_nodes; i++) {
+        snprintf(addrs[i], sizeof addrs[i], "n%d", i + 1);
+        members[i].id = (uint64_t)i + 1;
+        members[i].address = addrs[i];
+        members[i].voter = true;
+    }
+    for (i = 1; i <= n_nodes; i++) {
+        node *nd = &w->nodes[i];
+        nd->w = w;
+        nd->id = (uint64_t)i;
+        nd->election_timeout_ms = 1000;
+        snprintf(nd->dir, sizeof nd->dir, "%s/n%d", w->base, i);
+        RZ_ASSERT(mkdir(nd->dir, 0700) == 0);
+        if (rz_replica_bootstrap(nd->dir, members, (size_t)n_nodes, errmsg) !=
+            0) {
+            fprintf(stderr, "bootstrap: %s\n", errmsg);
+            abort();
+        }
+    }
+    for (i = 0; i < MAX_CLIENTS; i++) {
+        w->clients[i].w = w;
+        w->clients[i].idx = i;
+        w->clients[i].busy_op = -1;
+        w->clients[i].target = 1;
+    }
+}
+
+static void world_fini(world *w)
+{
+    int i;
+    for (i = 1; i <= w->n_nodes; i++) {
+        if (w->nodes[i].up) {
+            node_crash(w, &w->nodes[i]);
+        }
+    }
+    rz_sim_destroy(w->sim);
+    free(w->app);
+    free(w->leader_of_term);
+    nftw(w->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- Per-event checks --------------------------------------------------- */
+
+static void check_leaders(world *w)
+{
+    int i;
+    for (i = 1; i <= w->n_nodes; i++) {
+        node *nd = &w->nodes[i];
+        rz_replica_status s;
+        if (!nd->up) {
+            continue;
+        }
+        rz_replica_status_get(nd->rep, &s);
+        if (s.state != nd->last_state || s.term != nd->last_term) {
+            if (s.state == RZ_REPLICA_LEADER ||
+                nd->last_state == RZ_REPLICA_LEADER) {
+                tracef(w,
+                       "n%" PRIu64 " %s term %" PRIu64 " (last %" PRIu64
+                       " commit %" PRIu64 ")",
+                       nd->id,
+                       s.state == RZ_REPLICA_LEADER ? "LEADER" : "steps down",
+                       s.term, s.last_index, s.commit_index);
+            }
+            nd->last_state = s.state;
+            nd->last_term = s.term;
+        }
+        if (s.state != RZ_REPLICA_LEADER) {
+            continue;
+        }
+        if (s.term >= w->n_terms) {
+            size_t cap = w->n_terms > 0 ? w->n_terms : 64;
+            while (cap <= s.term) {
+                cap *= 2;
+            }
+            uint64_t *p = realloc(w->leader_of_term, cap * sizeof *p);
+            RZ_ASSERT(p != NULL);
+            memset(p + w->n_terms, 0, (cap - w->n_terms) * sizeof *p);
+            w->leader_of_term = p;
+            w->n_terms = cap;
+        }
+        if (w->leader_of_term[s.term] == 0) {
+            w->leader_of_term[s.term] = nd->id;
+        } else if (w->leader_of_term[s.term] != nd->id) {
+            violation(w,
+                      "two leaders in term %" PRIu64 ": n%" PRIu64
+                      " and n%" PRIu64,
+                      s.term, w->leader_of_term[s.term], nd->id);
+        }
+    }
+}
+
+typedef bool (*pred_fn)(world *w, void *arg);
+
+/* Runs events one at a time until pred holds (true) or t_ms passes. */
+static bool run_until(world *w, uint64_t t_ms, pred_fn pred, void *arg)
+{
+    for (;;) {
+        if (pred != NULL && pred(w, arg)) {
+            return true;
+        }
+        if (w->failed) {
+            return false;
+        }
+        if (!rz_sim_step(w->sim, t_ms)) {
+            rz_sim_run_until(w->sim, t_ms);
+            check_leaders(w);
+            return pred != NULL && pred(w, arg);
+        }
+        w->events++;
+        check_leaders(w);
+    }
+}
+
+static node *leader(world *w)
+{
+    int i;
+    node *best = NULL;
+    uint64_t term = 0;
+    for (i = 1; i <= w->n_nodes; i++) {
+        rz_replica_status s;
+        if (!w->nodes[i].up) {
+            continue;
+        }
+        rz_replica_status_get(w->nodes[i].rep, &s);
+        if (s.state == RZ_REPLICA_LEADER && s.term >= term) {
+            best = &w->nodes[i];
+            term = s.term;
+        }
+    }
+    return best;
+}
+
+static bool has_leader(world *w, void *arg)
+{
+    (void)arg;
+    return leader(w) != NULL;
+}
+
+/* ---- Clients ------------------------------------------------------------ */
+
+static void client_issue(client *c);
+static void client_attempt(client *c);
+
+static void client_retry_cb(void *arg)
+{
+    client *c = arg;
+    if (c->busy_op >= 0) {
+        client_attempt(c);
+    }
+}
+
+static void client_done(client *c, int result)
+{
+    world *w = c->w;
+    op *o = &w->ops[c->busy_op];
+    o->result = result;
+    o->complete_ms = rz_sim_now_ms(w->sim);
+    c->busy_op = -1;
+}
+
+static known_case *case_find(world *w, uint64_t id)
+{
+    size_t i;
+    for (i = 0; i < w->n_cases; i++) {
+        if (w->cases[i].id == id) {
+            return &w->cases[i];
+        }
+    }
+    return NULL;
+}
+
+/* Outcome unknown or not leader: try again (same request id). */
+static void client_again(client *c, uint64_t delay_ms, const char *why)
+{
+    world *w = c->w;
+    op *o = &w->ops[c->busy_op];
+    if (o->attempts >= 12) {
+        tracef(w, "c%d op%d gives up (%s)", c->idx, c->busy_op, why);
+        client_done(c, o->kind == OP_READ ? RES_FAIL : RES_INFO);
+        return;
+    }
+    RZ_ASSERT(rz_sim_at(w->sim, rz_sim_now_ms(w->sim) + delay_ms,
+                        client_retry_cb, c) == 0);
+}
+
+static void propose_cb(void *arg, const rz_propose_result *res)
+{
+    client *c = arg;
+    world *w = c->w;
+    op *o;
+    rz_result r;
+
+    if (c->busy_op < 0) {
+        return;
+    }
+    o = &w->ops[c->busy_op];
+    if (res->status == RZ_ENOTLEADER) {
+        if (res->leader_id != 0) {
+            c->target = res->leader_id;
+        } else {
+            c->target = 1 + rz_sim_rand(w->sim) % (uint64_t)w->n_nodes;
+        }
+        client_again(c, 30, "not leader");
+        return;
+    }
+    if (res->status != 0) {
+        /* Leadership lost, shutdown, disk: the outcome may be either. */
+        c->target = 1 + rz_sim_rand(w->sim) % (uint64_t)w->n_nodes;
+        client_again(c, 100, rz_errname(res->status));
+        return;
+    }
+    if (rz_result_decode(res->result, res->len, &r) != 0) {
+        violation(w, "undecodable result for op %d", c->busy_op);
+        return;
+    }
+    o->code = r.code;
+    o->version = r.version;
+    if (o->kind == OP_CREATE && r.code == 0) {
+        o->acked_case = r.case_id;
+        if (case_find(w, r.case_id) == NULL && w->n_cases < MAX_CASES) {
+            known_case *k = &w->cases[w->n_cases++];
+            k->id = r.case_id;
+            k->version = r.version;
+            k->status = 0;
+        }
+    }
+    if (o->kind == OP_STATUS && r.code == 0) {
+        known_case *k = case_find(w, o->case_id);
+        if (k != NULL && r.version > k->version) {
+            k->version = r.version;
+            k->status = o->to_status;
+        }
+    }
+    tracef(w, "c%d op%d ok index %" PRIu64 " code %d case %" PRIu64 " v%u",
+           c->idx, c->busy_op, res->index, r.code, r.case_id, r.version);
+    client_done(c, RES_OK);
+}
+
+static void read_cb(void *arg, int status, uint64_t leader_id)
+{
+    client *c = arg;
+    world *w = c->w;
+    op *o;
+    node *nd;
+    rz_storage_read *rd;
+    rz_case cs;
+
+    if (c->busy_op < 0) {
+        return;
+    }
+    o = &w->ops[c->busy_op];
+    if (status != 0) {
+        c->target = leader_id != 0
+                        ? leader_id
+                        : 1 + rz_sim_rand(w->sim) % (uint64_t)w->n_nodes;
+        client_again(c, 50, rz_errname(status));
+        return;
+    }
+    nd = &w->nodes[c->target];
+    if (!nd->up) {
+        client_again(c, 50, "down");
+        return;
+    }
+    RZ_ASSERT(rz_storage_read_begin(nd->st, &rd) == 0);
+    if (rz_storage_case_get(rd, o->case_id, &cs) == 0) {
+        o->version = cs.version;
+        o->status = cs.status;
+        o->code = 0;
+    } else {
+        o->code = RZ_ENOCASE;
+    }
+    rz_storage_read_end(rd);
+    tracef(w, "c%d op%d read n%" PRIu64 " case %" PRIu64 " v%u", c->idx,
+           c->busy_op, nd->id, o->case_id, o->version);
+    client_done(c, RES_OK);
+}
+
+static void client_attempt(client *c)
+{
+    world *w = c->w;
+    op *o = &w->ops[c->busy_op];
+    node *nd;
+    uint8_t rid[16];
+    rz_buf b;
+    rz_proposal p;
+
+    o->attempts++;
+    if (c->target < 1 || c->target > (uint64_t)w->n_nodes ||
+        !w->nodes[c->target].up) {
+        c->target = 1 + rz_sim_rand(w->sim) % (uint64_t)w->n_nodes;
+        client_again(c, 50, "target down");
+        return;
+    }
+    nd = &w->nodes[c->target];
+    if (o->kind == OP_READ) {
+        RZ_ASSERT(rz_replica_read(nd->rep, false, read_cb, c) == 0);
+        return;
+    }
+    memset(rid, 0, sizeof rid);
+    memcpy(rid, &o->request_id, sizeof o->request_id);
+    rz_buf_init(&b, RZ_COMMAND_MAX_BYTES);
+    if (o->kind == OP_CREATE) {
+        rz_case_create cc;
+        char desc[64];
+        memset(&cc, 0, sizeof cc);
+        snprintf(desc, sizeof desc, "rq:%016" PRIx64, o->request_id);
+        cc.kind = RZ_KIND_INCIDENT;
+        cc.channel = RZ_CHANNEL_PHONE;
+        cc.service_code = "OTHER";
+        cc.description = desc;
+        cc.district = "UNKNOWN";
+        cc.actor.role = RZ_ROLE_AGENT;
+        RZ_ASSERT(rz_cmd_create_encode(&b, rid, rz_sim_now_ms(w->sim), &cc) ==
+                  0);
+    } else {
+        rz_actor a = {RZ_ROLE_AGENT, 7};
+        RZ_ASSERT(rz_cmd_status_encode(&b, rid, rz_sim_now_ms(w->sim),
+                                       o->case_id, o->expected_version,
+                                       o->to_status, NULL, a) == 0);
+    }
+    p.cmd = b.data;
+    p.len = b.len;
+    p.cb = propose_cb;
+    p.arg = c;
+    RZ_ASSERT(rz_replica_propose(nd->rep, &p, 1) == 0);
+    rz_buf_close(&b);
+}
+
+static void client_issue(client *c)
+{
+    world *w = c->w;
+    op *o;
+    uint64_t dice;
+
+    if (c->busy_op >= 0 || w->n_ops >= MAX_OPS || !w->load_on) {
+        return;
+    }
+    o = &w->ops[w->n_ops];
+    memset(o, 0, sizeof *o);
+    o->client = c->idx;
+    o->invoke_ms = rz_sim_now_ms(w->sim);
+    dice = rz_sim_rand(w->sim) % 100;
+    if (dice < 45 || w->n_cases == 0) {
+        o->kind = OP_CREATE;
+        o->request_id = ((uint64_t)(c->idx + 1) << 48) | ++c->next_rid;
+    } else if (dice < 80) {
+        known_case *k = &w->cases[rz_sim_rand(w->sim) % w->n_cases];
+        int to;
+        int tries = 0;
+        o->kind = OP_STATUS;
+        o->request_id = ((uint64_t)(c->idx + 1) << 48) | ++c->next_rid;
+        o->case_id = k->id;
+        o->expected_version = k->version;
+        do {
+            to = (int)(rz_sim_rand(w->sim) % RZ_STATUS_COUNT);
+        } while (!rz_status_move_allowed(k->status, to, RZ_MOVE_STATUS) &&
+                 ++tries < 16);
+        o->to_status = (uint8_t)to;
+    } else {
+        known_case *k = &w->cases[rz_sim_rand(w->sim) % w->n_cases];
+        o->kind = OP_READ;
+        o->case_id = k->id;
+    }
+    c->busy_op = (int)w->n_ops++;
+    client_attempt(c);
+}
+
+static void load_tick(void *arg)
+{
+    world *w = arg;
+    int i;
+    if (!w->load_on) {
+        return;
+    }
+    for (i = 0; i < MAX_CLIENTS; i++) {
+        if (rz_sim_rand(w->sim) % 3 == 0) {
+            client_issue(&w->clients[i]);
+        }
+    }
+    RZ_ASSERT(rz_sim_at(w->sim, rz_sim_now_ms(w->sim) + 25, load_tick, w) == 0);
+}
+
+/* ---- Faults ------------------------------------------------------------- */
+
+typedef struct restart_arg
+{
+    world *w;
+    int id;
+} restart_arg;
+
+static restart_arg restart_args[MAX_NODES + 1];
+
+static void restart_cb(void *arg)
+{
+    restart_arg *ra = arg;
+    node *nd = &ra->w->nodes[ra->id];
+    if (!nd->up) {
+        node_start(ra->w, nd);
+    }
+}
+
+static void transfer_done(void *arg, int status)
+{
+    world *w = arg;
+    tracef(w, "transfer done: %s", rz_errname(status));
+}
+
+static void chaos_tick(void *arg);
+
+static void heal_all(world *w)
+{
+    rz_sim_net net = {1, 10, 0, 0, 0, 0};
+    rz_sim_disk disk = {1, 5, false, false};
+    int i;
+    rz_sim_links_heal(w->sim);
+    rz_sim_net_set(w->sim, &net);
+    for (i = 1; i <= w->n_nodes; i++) {
+        rz_sim_disk_set(w->sim, (uint64_t)i, &disk);
+    }
+}
+
+static uint64_t chaos_until_ms;
+
+static void chaos_tick(void *arg)
+{
+    world *w = arg;
+    rz_sim *sim = w->sim;
+    uint64_t dice = rz_sim_rand(sim) % 100;
+    int n = w->n_nodes;
+    int id = 1 + (int)(rz_sim_rand(sim) % (uint64_t)n);
+    int i, j;
+    int down = 0;
+
+    if (rz_sim_now_ms(sim) >= chaos_until_ms) {
+        return;
+    }
+    for (i = 1; i <= n; i++) {
+        down += w->nodes[i].up ? 0 : 1;
+    }
+    if (dice < 15) {
+        /* A partition of random shape: each node joins side 0 or 1. */
+        int side[MAX_NODES + 1];
+        for (i = 1; i <= n; i++) {
+            side[i] = (int)(rz_sim_rand(sim) % 2);
+        }
+        for (i = 1; i <= n; i++) {
+            for (j = 1; j <= n; j++) {
+                if (i != j) {
+                    rz_sim_link_set(sim, (uint64_t)i, (uint64_t)j,
+                                    side[i] == side[j]);
+                }
+            }
+        }
+        tracef(w, "chaos: partition");
+    } else if (dice < 22) {
+        int k = 1 + (int)(rz_sim_rand(sim) % (uint64_t)n);
+        if (k != id) {
+            rz_sim_link_set(sim, (uint64_t)id, (uint64_t)k, false);
+            tracef(w, "chaos: cut n%d -> n%d", id, k);
+        }
+    } else if (dice < 40) {
+        rz_sim_links_heal(sim);
+        tracef(w, "chaos: heal links");
+    } else if (dice < 52) {
+        if (w->nodes[id].up && down < (n - 1) / 2 + 1) {
+            node_crash(w, &w->nodes[id]);
+            restart_args[id].w = w;
+            restart_args[id].id = id;
+            RZ_ASSERT(
+                rz_sim_at(sim,
+                          rz_sim_now_ms(sim) + rz_sim_rand_range(sim, 50, 3000),
+                          restart_cb, &restart_args[id]) == 0);
+        }
+    } else if (dice < 60) {
+        rz_sim_net net;
+        net.delay_min_ms = (uint32_t)rz_sim_rand_range(sim, 0, 5);
+        net.delay_max_ms =
+            net.delay_min_ms + (uint32_t)rz_sim_rand_range(sim, 1, 60);
+        net.loss_ppm = (uint32_t)rz_sim_rand_range(sim, 0, 200000);
+        net.dup_ppm = (uint32_t)rz_sim_rand_range(sim, 0, 100000);
+        net.reorder_ppm = (uint32_t)rz_sim_rand_range(sim, 0, 200000);
+        net.reorder_extra_ms = (uint32_t)rz_sim_rand_range(sim, 1, 300);
+        rz_sim_net_set(sim, &net);
+        tracef(w, "chaos: net delay %u-%u loss %u dup %u reorder %u",
+               net.delay_min_ms, net.delay_max_ms, net.loss_ppm, net.dup_ppm,
+               net.reorder_ppm);
+    } else if (dice < 68) {
+        rz_sim_disk disk = {1, 5, false, false};
+        uint64_t d2 = rz_sim_rand(sim) % 4;
+        if (d2 == 0) {
+            disk.latency_min_ms = 20;
+            disk.latency_max_ms = 400;
+        } else if (d2 == 1) {
+            disk.full = true;
+        } else if (d2 == 2) {
+            disk.failing = true;
+        }
+        rz_sim_disk_set(sim, (uint64_t)id, &disk);
+        tracef(w, "chaos: disk n%d %s", id,
+               d2 == 0   ? "slow"
+               : d2 == 1 ? "full"
+               : d2 == 2 ? "failing"
+                         : "ok");
+    } else if (dice < 74) {
+        node *l = leader(w);
+        if (l != NULL) {
+            uint64_t to = 1 + rz_sim_rand(sim) % (uint64_t)n;
+            int rv = rz_replica_transfer(l->rep, to == l->id ? 0 : to,
+                                         transfer_done, w);
+            tracef(w, "chaos: transfer n%" PRIu64 " -> n%" PRIu64 ": %s", l->id,
+                   to, rz_errname(rv));
+        }
+    }
+    RZ_ASSERT(rz_sim_at(sim,
+                        rz_sim_now_ms(sim) + rz_sim_rand_range(sim, 100, 600),
+                        chaos_tick, w) == 0);
+}
+
+/* ---- Final checks ------------------------------------------------------- */
+
+typedef struct noop_wait
+{
+    bool done;
+    int status;
+} noop_wait;
+
+static void noop_cb(void *arg, const rz_propose_result *res)
+{
+    noop_wait *nw = arg;
+    nw->done = true;
+    nw->status = res->status;
+}
+
+static bool noop_done(world *w, void *arg)
+{
+    (void)w;
+    return ((noop_wait *)arg)->done;
+}
+
+static bool all_caught_up(world *w, void *arg)
+{
+    uint64_t *target = arg;
+    int i;
+    for (i = 1; i <= w->n_nodes; i++) {
+        rz_replica_status s;
+        rz_replica_status_get(w->nodes[i].rep, &s);
+        if (s.applied_index < *target) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* After the faults heal: a leader serves a write and every replica applies
+ * it, within bound_ms of virtual time. */
+static void check_liveness(world *w, uint64_t bound_ms)
+{
+    uint64_t deadline = rz_sim_now_ms(w->sim) + bound_ms;
+    int attempts = 0;
+    uint64_t target = 0;
+
+    while (!w->failed && rz_sim_now_ms(w->sim) < deadline && attempts < 50) {
+        noop_wait nw = {false, 0};
+        uint8_t rid[16];
+        rz_buf b;
+        rz_proposal p;
+        node *l;
+
+        attempts++;
+        if (!run_until(w, deadline, has_leader, NULL)) {
+            break;
+        }
+        l = leader(w);
+        memset(rid, 0, sizeof rid);
+        rz_buf_init(&b, 256);
+        RZ_ASSERT(rz_cmd_noop_encode(&b, rid, rz_sim_now_ms(w->sim)) == 0);
+        p.cmd = b.data;
+        p.len = b.len;
+        p.cb = noop_cb;
+        p.arg = &nw;
+        RZ_ASSERT(rz_replica_propose(l->rep, &p, 1) == 0);
+        rz_buf_close(&b);
+        run_until(w, deadline, noop_done, &nw);
+        if (nw.done && nw.status == 0) {
+            rz_replica_status s;
+            rz_replica_status_get(l->rep, &s);
+            target = s.commit_index;
+            break;
+        }
+        if (!nw.done) {
+            /* Let the request drain before trying again. */
+            run_until(w, deadline, noop_done, &nw);
+        }
+    }
+    if (w->failed) {
+        return;
+    }
+    if (target == 0) {
+        violation(w,
+                  "liveness: no leader served a write within %" PRIu64
+                  " ms after the faults healed",
+                  bound_ms);
+        return;
+    }
+    if (!run_until(w, deadline, all_caught_up, &target)) {
+        violation(w,
+                  "liveness: not every replica applied index %" PRIu64
+                  " within %" PRIu64 " ms after the faults healed",
+                  target, bound_ms);
+    }
+}
+
+static void check_final_state(world *w)
+{
+    int i;
+    size_t k;
+    uint8_t sum0[32];
+    uint64_t idx0 = 0;
+
+    /* Every replica has the same state. */
+    for (i = 1; i <= w->n_nodes && !w->failed; i++) {
+        uint8_t sum[32];
+        uint64_t idx = 0;
+        RZ_ASSERT(rz_storage_checksum(w->nodes[i].st, sum, &idx) == 0);
+        if (i == 1) {
+            memcpy(sum0, sum, 32);
+            idx0 = idx;
+        } else if (idx != idx0 || memcmp(sum, sum0, 32) != 0) {
+            violation(w,
+                      "final state of n%d (index %" PRIu64
+                      ") differs from n1 (index %" PRIu64 ")",
+                      i, idx, idx0);
+        }
+    }
+    /* Acknowledged commands are in the final state; request ids once. */
+    for (i = 1; i <= w->n_nodes && !w->failed; i++) {
+        rz_storage_read *rd;
+        static rz_case cs;
+        static uint64_t seen_rid[MAX_OPS * 2];
+        size_t n_seen = 0;
+        uint64_t id;
+        RZ_ASSERT(rz_storage_read_begin(w->nodes[i].st, &rd) == 0);
+        for (id = 1; id < MAX_OPS * 2; id++) {
+            uint64_t rid = 0;
+            size_t s;
+            if (rz_storage_case_get(rd, id, &cs) != 0) {
+                break;
+            }
+            if (sscanf(cs.description, "rq:%" SCNx64, &rid) != 1) {
+                violation(w, "case %" PRIu64 " has a foreign description", id);
+                break;
+            }
+            for (s = 0; s < n_seen; s++) {
+                if (seen_rid[s] == rid) {
+                    violation(w,
+                              "request id %016" PRIx64
+                              " created two cases (second: %" PRIu64 ")",
+                              rid, id);
+                }
+            }
+            seen_rid[n_seen++] = rid;
+        }
+        for (k = 0; k < w->n_ops && !w->failed; k++) {
+            op *o = &w->ops[k];
+            if (o->result != RES_OK || o->code != 0) {
+                continue;
+            }
+            if (o->kind == OP_CREATE) {
+                uint64_t rid = 0;
+                if (rz_storage_case_get(rd, o->acked_case, &cs) != 0 ||
+                    sscanf(cs.description, "rq:%" SCNx64, &rid) != 1 ||
+                    rid != o->request_id) {
+                    violation(w,
+                              "acknowledged create op%zu (case %" PRIu64
+                              ") is missing on n%d",
+                              k, o->acked_case, i);
+                }
+            } else if (o->kind == OP_STATUS) {
+                if (rz_storage_case_get(rd, o->case_id, &cs) != 0 ||
+                    cs.version < o->version) {
+                    violation(w,
+                              "acknowledged status change op%zu (case %" PRIu64
+                              " v%u) is missing on n%d",
+                              k, o->case_id, o->version, i);
+                }
+            }
+        }
+        rz_storage_read_end(rd);
+    }
+}
+
+/* Per case, in real time: a read returns at least the version of every
+ * write acknowledged before the read was invoked, and no version that no
+ * write invoked before the read completed could have produced. */
+static void check_history(world *w)
+{
+    size_t r, k;
+    for (r = 0; r < w->n_ops && !w->failed; r++) {
+        op *rd = &w->ops[r];
+        uint32_t floor_v = 0;
+        uint32_t ceil_v = 0;
+        if (rd->kind != OP_READ || rd->result != RES_OK || rd->code != 0) {
+            continue;
+        }
+        for (k = 0; k < w->n_ops; k++) {
+            op *wr = &w->ops[k];
+            uint64_t cid = wr->kind == OP_CREATE ? wr->acked_case : wr->case_id;
+            if (wr->kind == OP_READ || cid != rd->case_id) {
+                continue;
+            }
+            if (wr->kind == OP_CREATE) {
+                floor_v = floor_v > 1 ? floor_v : 1;
+                ceil_v = ceil_v > 1 ? ceil_v : 1;
+                continue;
+            }
+            if (wr->result == RES_OK && wr->code == 0 &&
+                wr->complete_ms < rd->invoke_ms && wr->version > floor_v) {
+                floor_v = wr->version;
+            }
+            if (wr->invoke_ms <= rd->complete_ms) {
+                ceil_v += 1; /* each write adds at most one version */
+            }
+        }
+        if (rd->version < floor_v) {
+            violation(w,
+                      "stale read op%zu: case %" PRIu64 " v%u, but v%u "
+                      "was acknowledged before the read began",
+                      r, rd->case_id, rd->version, floor_v);
+        } else if (rd->version > ceil_v) {
+            violation(w, "read op%zu: case %" PRIu64 " v%u was never written",
+                      r, rd->case_id, rd->version);
+        }
+    }
+}
+
+/* ---- Random runs -------------------------------------------------------- */
+
+static int run_seed(uint64_t seed, int n_nodes, bool verbose)
+{
+    static world w;
+    int i;
+    int rc;
+
+    world_init(&w, seed, n_nodes, 0);
+    w.verbose = verbose;
+    for (i = 1; i <= n_nodes; i++) {
+        node_start(&w, &w.nodes[i]);
+    }
+    w.load_on = true;
+    chaos_until_ms = 15000;
+    RZ_ASSERT(rz_sim_at(w.sim, 200, load_tick, &w) == 0);
+    RZ_ASSERT(rz_sim_at(w.sim, 1500, chaos_tick, &w) == 0);
+    run_until(&w, chaos_until_ms, NULL, NULL);
+    /* Heal everything, let the clients finish, then check. */
+    heal_all(&w);
+    for (i = 1; i <= n_nodes; i++) {
+        if (!w.nodes[i].up) {
+            node_start(&w, &w.nodes[i]);
+        }
+    }
+    w.load_on = false;
+    run_until(&w, rz_sim_now_ms(w.sim) + 3000, NULL, NULL);
+    check_liveness(&w, 20000);
+    if (!w.failed) {
+        check_final_state(&w);
+    }
+    if (!w.failed) {
+        check_history(&w);
+    }
+    rc = w.failed ? 1 : 0;
+    if (w.failed) {
+        trace_dump(&w);
+        fprintf(stderr,
+                "FAIL seed %" PRIu64 " nodes %d: %s\n"
+                "replay: sim --seed %" PRIu64 " --nodes %d\n",
+                seed, n_nodes, w.violation, seed, n_nodes);
+    }
+    world_fini(&w);
+    return rc;
+}
+
+/* ---- Scripted scenarios ---------------------------------------------------
+ */
+
+static int run_scenario(const char *name, uint32_t off, const char *expect,
+                        bool verbose)
+{
+    (void)name;
+    (void)off;
+    (void)expect;
+    (void)verbose;
+    return 2;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: sim --seed N [--nodes 3|5] [--verbose]\n"
+            "       sim --seeds N [--from S] [--nodes 3|5]\n"
+            "       sim --scenario fig8|stale-tail|stale-read|vote-durable\n"
+            "           [--off MASK] --expect violation|clean [--verbose]\n");
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seed = 0;
+    uint64_t seeds = 0;
+    uint64_t from = 1;
+    int nodes = 3;
+    bool verbose = false;
+    bool one = false;
+    const char *scenario = NULL;
+    const char *expect = NULL;
+    uint32_t off = 0;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--verbose") == 0) {
+            verbose = true;
+            continue;
+        }
+        if (v == NULL) {
+            usage();
+            return 2;
+        }
+        if (strcmp(a, "--seed") == 0) {
+            seed = strtoull(v, NULL, 0);
+            one = true;
+        } else if (strcmp(a, "--seeds") == 0) {
+            seeds = strtoull(v, NULL, 0);
+        } else if (strcmp(a, "--from") == 0) {
+            from = strtoull(v, NULL, 0);
+        } else if (strcmp(a, "--nodes") == 0) {
+            nodes = atoi(v);
+        } else if (strcmp(a, "--scenario") == 0) {
+            scenario = v;
+        } else if (strcmp(a, "--expect") == 0) {
+            expect = v;
+        } else if (strcmp(a, "--off") == 0) {
+            off = (uint32_t)strtoul(v, NULL, 0);
+        } else {
+            usage();
+            return 2;
+        }
+        i++;
+    }
+    if (nodes != 3 && nodes != 5) {
+        usage();
+        return 2;
+    }
+    if (scenario != NULL) {
+        return run_scenario(scenario, off, expect, verbose);
+    }
+    if (one) {
+        return run_seed(seed, nodes, verbose);
+    }
+    if (seeds > 0) {
+        uint64_t s;
+        uint64_t failures = 0;
+        for (s = from; s < from + seeds; s++) {
+            failures += (uint64_t)run_seed(s, nodes, false);
+        }
+        printf("%" PRIu64 " seeds from %" PRIu64 " on %d nodes: %" PRIu64
+               " failed\n",
+               seeds, from, nodes, failures);
+        return failures > 0 ? 1 : 0;
+    }
+    usage();
+    return 2;
+}
