@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <raft.h>
 
@@ -102,6 +103,8 @@ struct rz_logstore
     bool has_snapshot;
     uint64_t snap_index;
     uint64_t page_bytes;
+    uint64_t file_bytes; /* size of raft.mdb as last extended or seen */
+    bool grow_ahead;     /* extend the file ahead of LMDB (see grow_ahead) */
     /* Bytes returned by get/load stay here until the next call. */
     uint8_t *scratch;
     size_t scratch_cap;
@@ -608,6 +611,12 @@ int rz_logstore_open(const char *dir, const rz_logstore_options *opts,
         goto err_after_env;
     }
     ls->page_bytes = est.ms_psize;
+    ls->grow_ahead = opts == NULL || !opts->unsafe_no_sync;
+    mdb_filehandle_t fd;
+    struct stat fsb;
+    if (mdb_env_get_fd(ls->env, &fd) == 0 && fstat(fd, &fsb) == 0) {
+        ls->file_bytes = (uint64_t)fsb.st_size;
+    }
     rv = open_dbs(ls);
     if (rv != 0) {
         memcpy(errmsg, ls->errmsg, RZ_ERRMSG_BYTES);
@@ -856,6 +865,52 @@ static uint64_t reserve_pages(uint64_t max_pages)
     return r < 16 ? 16 : r;
 }
 
+/* Growing the file ahead of LMDB. LMDB extends raft.mdb one commit at a
+ * time by writing past its end, so each such commit's fdatasync must also
+ * journal the new size and blocks. Writing zeros a chunk ahead (and syncing
+ * once) lets most commits overwrite blocks that already exist, as a WAL
+ * preallocates its segments. LMDB only uses pages up to its last page
+ * number, so a longer file is harmless; this is an optimisation only and a
+ * failure (a full disk) undoes itself and leaves the error to LMDB. */
+#define GROW_CHUNK_BYTES ((uint64_t)8 << 20)
+#define GROW_ZERO_BYTES ((size_t)256 << 10)
+
+static void grow_ahead(rz_logstore *ls, uint64_t used_bytes, uint64_t bytes,
+                       uint64_t map_bytes)
+{
+    static const uint8_t zeros[GROW_ZERO_BYTES];
+    uint64_t want = used_bytes + 2 * bytes + GROW_CHUNK_BYTES / 4;
+    if (!ls->grow_ahead || want <= ls->file_bytes) {
+        return;
+    }
+    mdb_filehandle_t fd;
+    if (mdb_env_get_fd(ls->env, &fd) != 0) {
+        return;
+    }
+    uint64_t target = (want / GROW_CHUNK_BYTES + 1) * GROW_CHUNK_BYTES;
+    if (target > map_bytes) {
+        target = map_bytes;
+    }
+    uint64_t start = ls->file_bytes > used_bytes ? ls->file_bytes : used_bytes;
+    uint64_t off = start;
+    /* Bounded: target - start <= GROW_CHUNK_BYTES + want - file_bytes. */
+    while (off < target) {
+        size_t n = target - off < GROW_ZERO_BYTES ? (size_t)(target - off)
+                                                  : GROW_ZERO_BYTES;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+        if (w <= 0) {
+            break;
+        }
+        off += (uint64_t)w;
+    }
+    if (off < target || fdatasync(fd) != 0) {
+        (void)ftruncate(fd, (off_t)start);
+        ls->grow_ahead = false; /* do not retry on every append */
+        return;
+    }
+    ls->file_bytes = target;
+}
+
 /* RZ_ENOSPACE (with errmsg) if appending `bytes` of records could eat into
  * the reserve. Counts the free list only when the high-water mark is near
  * the end of the map, so the common case costs one mdb_env_info. */
@@ -872,6 +927,7 @@ static int room_check(rz_logstore *ls, uint64_t bytes)
     uint64_t need = 2 * bytes / ls->page_bytes + 8 + reserve_pages(max_pages);
     uint64_t used = (uint64_t)info.me_last_pgno + 1;
     if (used + need <= max_pages) {
+        grow_ahead(ls, used * ls->page_bytes, bytes, info.me_mapsize);
         return 0;
     }
     /* LMDB lets only a read txn open the free list (DB 0). */

@@ -55,7 +55,10 @@ for mod in common storage consensus node client tools; do
                     if [ "$target" != "$mod" ] && [ -n "${public[$target]+x}" ]; then
                         case " ${public[$target]} " in
                         *" $hdr "*) ;;
-                        *) bad "$file includes $hdr, a private header of $target/";;
+                        # The log benchmark drives the log store and its
+                        # writer directly (issue #5), below consensus.h.
+                        *) [ "$file:$hdr" = tools/bench/bench_log.c:consensus/logstore.h ] ||
+                           bad "$file includes $hdr, a private header of $target/";;
                         esac
                     fi ;;
                 *)
