@@ -370,10 +370,16 @@ static void backend_submit(void *b, rz_io_op *op)
         node->dq_head = d;
     }
     node->dq_tail = d;
-    due = node->disk_due_ms > sim->now_ms ? node->disk_due_ms : sim->now_ms;
+    /* Like the group-commit writer: an op queued while earlier ones are
+     * being written completes no earlier than they do, but the latencies
+     * overlap instead of adding up. */
+    due = sim->now_ms;
     if (op->type == RZ_IO_OP_APPEND) {
         due += rz_sim_rand_range(sim, node->disk.latency_min_ms,
                                  node->disk.latency_max_ms);
+    }
+    if (due < node->disk_due_ms) {
+        due = node->disk_due_ms;
     }
     node->disk_due_ms = due;
     memset(&ev, 0, sizeof ev);
