@@ -24,7 +24,26 @@ typedef struct actx
     rz_meta m;
     uint64_t index;
     uint32_t sub; /* events written so far by this command */
+    /* One write cursor per table, opened on first use: a cursor finds a
+     * record and then replaces or deletes it in place, one B-tree descent
+     * instead of two. LMDB closes them when the txn ends. They are
+     * positioned with MDB_SET, never MDB_SET_KEY: that one points the key at
+     * the page, which the following put rewrites under it. */
+    MDB_cursor *cur[T_COUNT];
 } actx;
+
+static int cursor_of(actx *a, int t, MDB_cursor **out)
+{
+    if (a->cur[t] == NULL) {
+        int rc = mdb_cursor_open(a->txn, a->s->dbi[t], &a->cur[t]);
+        if (rc != 0) {
+            a->cur[t] = NULL;
+            return rz_storage__mdb_err(rc);
+        }
+    }
+    *out = a->cur[t];
+    return 0;
+}
 
 /* ---- Writes that keep the checksum lanes -----------------------------------
  */
@@ -49,22 +68,29 @@ static int tput(actx *a, int t, const void *k, size_t kl, const void *v,
 {
     MDB_val key = {kl, (void *)k};
     MDB_val val = {vl, (void *)v};
+    MDB_cursor *cur = NULL;
     unsigned flags = 0;
     int rc;
+    int rv;
     RZ_PRE(t != T_META);
     if (fresh) {
         flags = append ? MDB_APPEND : MDB_NOOVERWRITE;
+        rc = mdb_put(a->txn, a->s->dbi[t], &key, &val, flags);
     } else {
         MDB_val old;
-        rc = mdb_get(a->txn, a->s->dbi[t], &key, &old);
+        if ((rv = cursor_of(a, t, &cur)) != 0) {
+            return rv;
+        }
+        rc = mdb_cursor_get(cur, &key, &old, MDB_SET);
         if (rc == 0) {
             rz_storage__record_hash(t, k, kl, old.mv_data, old.mv_size,
                                     a->m.lanes, false);
+            flags = MDB_CURRENT;
         } else if (rc != MDB_NOTFOUND) {
             return rz_storage__mdb_err(rc);
         }
+        rc = mdb_cursor_put(cur, &key, &val, flags);
     }
-    rc = mdb_put(a->txn, a->s->dbi[t], &key, &val, flags);
     if (rc != 0) {
         return rz_storage__mdb_err(rc);
     }
@@ -76,7 +102,13 @@ static int tdel(actx *a, int t, const void *k, size_t kl, bool must_exist)
 {
     MDB_val key = {kl, (void *)k};
     MDB_val old;
-    int rc = mdb_get(a->txn, a->s->dbi[t], &key, &old);
+    MDB_cursor *cur = NULL;
+    int rv = cursor_of(a, t, &cur);
+    int rc;
+    if (rv != 0) {
+        return rv;
+    }
+    rc = mdb_cursor_get(cur, &key, &old, MDB_SET);
     if (rc == MDB_NOTFOUND) {
         return must_exist ? RZ_ECORRUPT : 0;
     }
@@ -85,32 +117,51 @@ static int tdel(actx *a, int t, const void *k, size_t kl, bool must_exist)
     }
     rz_storage__record_hash(t, k, kl, old.mv_data, old.mv_size, a->m.lanes,
                             false);
-    return rz_storage__mdb_err(mdb_del(a->txn, a->s->dbi[t], &key, NULL));
+    return rz_storage__mdb_err(mdb_cursor_del(cur, 0));
 }
 
 static int counter_add(actx *a, const rz_key *k, int64_t delta)
 {
+    MDB_val key = {k->len, (void *)k->b};
     MDB_val v;
+    MDB_cursor *cur = NULL;
     uint64_t count = 0;
     uint8_t b[8];
-    int rv = tget(a, T_STATS, k->b, k->len, &v);
-    if (rv == 0) {
+    int rv = cursor_of(a, T_STATS, &cur);
+    int rc;
+    if (rv != 0) {
+        return rv;
+    }
+    rc = mdb_cursor_get(cur, &key, &v, MDB_SET);
+    if (rc == 0) {
         if (v.mv_size != 8) {
             return RZ_ECORRUPT;
         }
         count = rz_get_be64(v.mv_data);
-    } else if (rv != RZ_ENOTFOUND) {
-        return rv;
+        rz_storage__record_hash(T_STATS, k->b, k->len, v.mv_data, 8, a->m.lanes,
+                                false);
+    } else if (rc != MDB_NOTFOUND) {
+        return rz_storage__mdb_err(rc);
     }
     if (delta < 0 && count < (uint64_t)(-delta)) {
         return RZ_ECORRUPT;
     }
     count = delta < 0 ? count - (uint64_t)(-delta) : count + (uint64_t)delta;
     if (count == 0) {
-        return tdel(a, T_STATS, k->b, k->len, true);
+        /* A counter at zero is deleted, so the state does not remember
+         * values that came and went. */
+        RZ_ASSERT(rc == 0);
+        return rz_storage__mdb_err(mdb_cursor_del(cur, 0));
     }
     rz_put_be64(b, count);
-    return tput(a, T_STATS, k->b, k->len, b, 8, false, false);
+    v.mv_size = 8;
+    v.mv_data = b;
+    rc = mdb_cursor_put(cur, &key, &v, rc == 0 ? MDB_CURRENT : 0);
+    if (rc != 0) {
+        return rz_storage__mdb_err(rc);
+    }
+    rz_storage__record_hash(T_STATS, k->b, k->len, b, 8, a->m.lanes, true);
+    return 0;
 }
 
 static bool key_in(const rz_key *k, const rz_key *set, size_t n)
