@@ -289,4 +289,11 @@ typedef struct rz_replica_status
 
 void rz_replica_status_get(rz_replica *r, rz_replica_status *out);
 
+/* Reads entry `index` of this replica's durable log (for checks and
+ * tooling: the simulator compares logs with it). *term is 0 and *len 0 when
+ * there is no such entry. *data is borrowed until the next call on the
+ * replica. RZ_EIO / RZ_ECORRUPT on a log store failure. */
+int rz_replica_log_entry(rz_replica *r, uint64_t index, uint64_t *term,
+                         const void **data, size_t *len);
+
 #endif /* RZ_CONSENSUS_H */

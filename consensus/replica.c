@@ -64,6 +64,10 @@ struct rz_replica
     bool closed;
     bool failed; /* the state machine failed: the replica stopped */
 
+    struct raft_transfer disk_transfer;
+    bool disk_transfer_busy;
+    uint64_t disk_failed_since_ms;
+
     pending *pend; /* ring buffer ordered by index */
     size_t pend_head, pend_n, pend_cap;
     rz_buf result;
@@ -178,9 +182,43 @@ static void pend_fail_all(rz_replica *rep, int status)
 
 /* The io core calls this after every return from raft: a leader that lost
  * its term can no longer learn the outcome of its proposals. */
+static void disk_transfer_cb(struct raft_transfer *req)
+{
+    rz_replica *rep = req->data;
+    rep->disk_transfer_busy = false;
+}
+
+/* A leader whose log cannot be written cannot take proposals (DESIGN.md
+ * §6: the node refuses writes with a clear error); after an election
+ * timeout of that it hands leadership to a follower so the cluster stays
+ * available. */
+static void maybe_hand_over(rz_replica *rep)
+{
+    struct raft *r = &rep->raft;
+    uint64_t now = r->io->time(r->io);
+    if (!rep->core.disk_failed || r->state != RAFT_LEADER) {
+        rep->disk_failed_since_ms = 0;
+        return;
+    }
+    if (rep->disk_failed_since_ms == 0) {
+        rep->disk_failed_since_ms = now > 0 ? now : 1;
+        return;
+    }
+    if (now - rep->disk_failed_since_ms < r->election_timeout ||
+        rep->disk_transfer_busy || r->transfer != NULL) {
+        return;
+    }
+    rep->disk_transfer.data = rep;
+    if (raft_transfer(r, &rep->disk_transfer, 0, disk_transfer_cb) == 0) {
+        rep->disk_transfer_busy = true;
+    }
+    rep->disk_failed_since_ms = now;
+}
+
 static void after_raft(void *arg)
 {
     rz_replica *rep = arg;
+    maybe_hand_over(rep);
     if (rep->pend_n == 0) {
         return;
     }
@@ -754,4 +792,24 @@ void rz_replica_status_get(rz_replica *rep, rz_replica_status *out)
         }
     }
     out->n_members = i;
+}
+
+int rz_replica_log_entry(rz_replica *rep, uint64_t index, uint64_t *term,
+                         const void **data, size_t *len)
+{
+    rz_log_entry e;
+    int rv = rz_logstore_get(rep->ls, index, &e);
+    *term = 0;
+    *data = NULL;
+    *len = 0;
+    if (rv == RZ_ENOTFOUND) {
+        return 0;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    *term = e.term;
+    *data = e.data;
+    *len = e.len;
+    return 0;
 }

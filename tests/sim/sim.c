@@ -30,7 +30,7 @@
 #include "consensus/consensus.h"
 #include "storage/storage.h"
 
-#define MAX_NODES 5
+#define MAX_NODES 6 /* five replicas and one that joins later */
 #define TRACE_LINES 300
 #define TRACE_LINE_BYTES 200
 #define MAX_CLIENTS 3
@@ -103,7 +103,8 @@ struct world
 {
     rz_sim *sim;
     uint64_t seed;
-    int n_nodes;
+    int n_nodes; /* the initial voters, ids 1..n_nodes */
+    int n_all;   /* plus the joiner (id n_nodes + 1) when there is one */
     node nodes[MAX_NODES + 1];
     char base[200];
     uint32_t mit_off;
@@ -358,6 +359,7 @@ static void world_init(world *w, uint64_t seed, int n_nodes, uint32_t mit_off)
     memset(w, 0, sizeof *w);
     w->seed = seed;
     w->n_nodes = n_nodes;
+    w->n_all = n_nodes;
     w->mit_off = mit_off;
     RZ_ASSERT(rz_sim_create(seed, &w->sim) == 0);
     rz_sim_observe(w->sim, observe, w);
@@ -384,6 +386,16 @@ static void world_init(world *w, uint64_t seed, int n_nodes, uint32_t mit_off)
             abort();
         }
     }
+    /* The joiner's directory: no bootstrap, it learns the log from a
+     * leader once it is added. */
+    {
+        node *nd = &w->nodes[n_nodes + 1];
+        nd->w = w;
+        nd->id = (uint64_t)n_nodes + 1;
+        nd->election_timeout_ms = 1000;
+        snprintf(nd->dir, sizeof nd->dir, "%s/n%d", w->base, n_nodes + 1);
+        RZ_ASSERT(mkdir(nd->dir, 0700) == 0);
+    }
     for (i = 0; i < MAX_CLIENTS; i++) {
         w->clients[i].w = w;
         w->clients[i].idx = i;
@@ -395,7 +407,7 @@ static void world_init(world *w, uint64_t seed, int n_nodes, uint32_t mit_off)
 static void world_fini(world *w)
 {
     int i;
-    for (i = 1; i <= w->n_nodes; i++) {
+    for (i = 1; i <= w->n_all; i++) {
         if (w->nodes[i].up) {
             node_crash(w, &w->nodes[i]);
         }
@@ -411,7 +423,7 @@ static void world_fini(world *w)
 static void check_leaders(world *w)
 {
     int i;
-    for (i = 1; i <= w->n_nodes; i++) {
+    for (i = 1; i <= w->n_all; i++) {
         node *nd = &w->nodes[i];
         rz_replica_status s;
         if (!nd->up) {
@@ -483,7 +495,7 @@ static node *leader(world *w)
     int i;
     node *best = NULL;
     uint64_t term = 0;
-    for (i = 1; i <= w->n_nodes; i++) {
+    for (i = 1; i <= w->n_all; i++) {
         rz_replica_status s;
         if (!w->nodes[i].up) {
             continue;
@@ -774,6 +786,12 @@ static void transfer_done(void *arg, int status)
 
 static void chaos_tick(void *arg);
 
+static void member_done(void *arg, int status)
+{
+    world *w = arg;
+    tracef(w, "member change done: %s", rz_errname(status));
+}
+
 static void heal_all(world *w)
 {
     rz_sim_net net = {1, 10, 0, 0, 0, 0};
@@ -781,7 +799,7 @@ static void heal_all(world *w)
     int i;
     rz_sim_links_heal(w->sim);
     rz_sim_net_set(w->sim, &net);
-    for (i = 1; i <= w->n_nodes; i++) {
+    for (i = 1; i <= w->n_all; i++) {
         rz_sim_disk_set(w->sim, (uint64_t)i, &disk);
     }
 }
@@ -807,11 +825,11 @@ static void chaos_tick(void *arg)
     if (dice < 15) {
         /* A partition of random shape: each node joins side 0 or 1. */
         int side[MAX_NODES + 1];
-        for (i = 1; i <= n; i++) {
+        for (i = 1; i <= w->n_all; i++) {
             side[i] = (int)(rz_sim_rand(sim) % 2);
         }
-        for (i = 1; i <= n; i++) {
-            for (j = 1; j <= n; j++) {
+        for (i = 1; i <= w->n_all; i++) {
+            for (j = 1; j <= w->n_all; j++) {
                 if (i != j) {
                     rz_sim_link_set(sim, (uint64_t)i, (uint64_t)j,
                                     side[i] == side[j]);
@@ -868,7 +886,43 @@ static void chaos_tick(void *arg)
                : d2 == 1 ? "full"
                : d2 == 2 ? "failing"
                          : "ok");
-    } else if (dice < 74) {
+    } else if (dice < 82 && w->n_all > n) {
+        /* Membership change of the joiner: add as non-voter, promote,
+         * remove, in turn. */
+        node *l = leader(w);
+        int jn = w->n_all;
+        if (l != NULL && (int)l->id != jn) {
+            rz_replica_status st;
+            size_t m;
+            int role = 0; /* 0 absent, 1 standby, 2 voter */
+            int rv;
+            rz_replica_status_get(l->rep, &st);
+            for (m = 0; m < st.n_members; m++) {
+                if (st.members[m].id == (uint64_t)jn) {
+                    role = st.members[m].voter     ? 2
+                           : st.members[m].standby ? 1
+                                                   : 0;
+                }
+            }
+            if (role == 0) {
+                char addr[16];
+                snprintf(addr, sizeof addr, "n%d", jn);
+                rv = rz_replica_member_add(l->rep, (uint64_t)jn, addr,
+                                           member_done, w);
+            } else if (role == 1) {
+                rv = rz_replica_member_promote(l->rep, (uint64_t)jn,
+                                               member_done, w);
+            } else {
+                rv = rz_replica_member_remove(l->rep, (uint64_t)jn, member_done,
+                                              w);
+            }
+            tracef(w, "chaos: member n%d %s on n%" PRIu64 ": %s", jn,
+                   role == 0   ? "add"
+                   : role == 1 ? "promote"
+                               : "remove",
+                   l->id, rz_errname(rv));
+        }
+    } else if (dice < 88) {
         node *l = leader(w);
         if (l != NULL) {
             uint64_t to = 1 + rz_sim_rand(sim) % (uint64_t)n;
@@ -884,6 +938,31 @@ static void chaos_tick(void *arg)
 }
 
 /* ---- Final checks ------------------------------------------------------- */
+
+/* Whether node i takes part in the final checks: the initial voters
+ * always, the joiner while the leader's configuration holds it as a voter
+ * or standby. */
+static bool is_member(world *w, int i)
+{
+    node *l;
+    rz_replica_status s;
+    size_t m;
+    if (i <= w->n_nodes) {
+        return true;
+    }
+    l = leader(w);
+    if (l == NULL) {
+        return false;
+    }
+    rz_replica_status_get(l->rep, &s);
+    for (m = 0; m < s.n_members; m++) {
+        if (s.members[m].id == (uint64_t)i &&
+            (s.members[m].voter || s.members[m].standby)) {
+            return true;
+        }
+    }
+    return false;
+}
 
 typedef struct noop_wait
 {
@@ -908,9 +987,9 @@ static bool all_caught_up(world *w, void *arg)
 {
     uint64_t *target = arg;
     int i;
-    for (i = 1; i <= w->n_nodes; i++) {
+    for (i = 1; i <= w->n_all; i++) {
         rz_replica_status s;
-        if (!w->nodes[i].up) {
+        if (!w->nodes[i].up || !is_member(w, i)) {
             continue;
         }
         rz_replica_status_get(w->nodes[i].rep, &s);
@@ -974,7 +1053,7 @@ static void check_liveness(world *w, uint64_t bound_ms)
     }
     if (!run_until(w, deadline, all_caught_up, &target)) {
         int i;
-        for (i = 1; i <= w->n_nodes; i++) {
+        for (i = 1; i <= w->n_all; i++) {
             rz_replica_status s;
             size_t m;
             if (!w->nodes[i].up) {
@@ -1009,9 +1088,12 @@ static void check_final_state(world *w)
     uint64_t idx0 = 0;
 
     /* Every replica has the same state. */
-    for (i = 1; i <= w->n_nodes && !w->failed; i++) {
+    for (i = 1; i <= w->n_all && !w->failed; i++) {
         uint8_t sum[32];
         uint64_t idx = 0;
+        if (!is_member(w, i)) {
+            continue;
+        }
         RZ_ASSERT(rz_storage_checksum(w->nodes[i].st, sum, &idx) == 0);
         if (i == 1) {
             memcpy(sum0, sum, 32);
@@ -1024,12 +1106,15 @@ static void check_final_state(world *w)
         }
     }
     /* Acknowledged commands are in the final state; request ids once. */
-    for (i = 1; i <= w->n_nodes && !w->failed; i++) {
+    for (i = 1; i <= w->n_all && !w->failed; i++) {
         rz_storage_read *rd;
         static rz_case cs;
         static uint64_t seen_rid[MAX_OPS * 2];
         size_t n_seen = 0;
         uint64_t id;
+        if (!is_member(w, i)) {
+            continue;
+        }
         RZ_ASSERT(rz_storage_read_begin(w->nodes[i].st, &rd) == 0);
         for (id = 1; id < MAX_OPS * 2; id++) {
             uint64_t rid = 0;
@@ -1138,6 +1223,10 @@ static int run_seed(uint64_t seed, int n_nodes, bool verbose)
     for (i = 1; i <= n_nodes; i++) {
         node_start(&w, &w.nodes[i]);
     }
+    /* The joiner runs from the start with an empty log and no
+     * configuration; chaos adds, promotes and removes it. */
+    w.n_all = n_nodes + 1;
+    node_start(&w, &w.nodes[w.n_all]);
     w.load_on = true;
     chaos_until_ms = 15000;
     RZ_ASSERT(rz_sim_at(w.sim, 200, load_tick, &w) == 0);
@@ -1145,7 +1234,7 @@ static int run_seed(uint64_t seed, int n_nodes, bool verbose)
     run_until(&w, chaos_until_ms, NULL, NULL);
     /* Heal everything, let the clients finish, then check. */
     heal_all(&w);
-    for (i = 1; i <= n_nodes; i++) {
+    for (i = 1; i <= w.n_all; i++) {
         if (!w.nodes[i].up) {
             node_start(&w, &w.nodes[i]);
         }
