@@ -488,6 +488,43 @@ static int meta_read(rz_logstore *ls, MDB_txn *txn, rz_log_snapshot *snap)
 /* ---- Open / close -------------------------------------------------------- */
 
 /* Opens the named DBs and writes or checks the format version. */
+/* Refuses an LMDB file that holds anything but our two tables (say the
+ * state env copied to the wrong name) before MDB_CREATE writes into it. */
+static int check_foreign(rz_logstore *ls, MDB_txn *txn)
+{
+    MDB_dbi main_dbi;
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    int rv = 0;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+    if (rc == 0) {
+        rc = mdb_cursor_open(txn, main_dbi, &c);
+    }
+    if (rc != 0) {
+        return fail_mdb(ls, rc, "reading the table names");
+    }
+    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    /* At most our two names; a third key is already foreign. */
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        bool ours = (k.mv_size == 7 && memcmp(k.mv_data, "entries", 7) == 0) ||
+                    (k.mv_size == 4 && memcmp(k.mv_data, "meta", 4) == 0);
+        if (!ours) {
+            rz_errmsg_set(ls->errmsg,
+                          "%s: an LMDB file but not a ratusz raft log (it "
+                          "holds other tables or keys)",
+                          ls->path);
+            rv = RZ_ECORRUPT;
+            break;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    if (rv == 0 && rc != 0 && rc != MDB_NOTFOUND) {
+        rv = fail_mdb(ls, rc, "reading the table names");
+    }
+    mdb_cursor_close(c);
+    return rv;
+}
+
 static int open_dbs(rz_logstore *ls)
 {
     MDB_txn *txn = NULL;
@@ -495,6 +532,11 @@ static int open_dbs(rz_logstore *ls)
     size_t n = 0;
     int rv = txn_begin(ls, 0, &txn);
     if (rv != 0) {
+        return rv;
+    }
+    rv = check_foreign(ls, txn);
+    if (rv != 0) {
+        mdb_txn_abort(txn);
         return rv;
     }
     int rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &ls->entries_dbi);

@@ -444,6 +444,68 @@ static void test_map_full(void **state)
     assert_int_equal(st.last_index, next + 15);
 }
 
+/* An LMDB file with other tables (the state env under the wrong name) is
+ * refused and left as it was. */
+static void test_foreign_env(void **state)
+{
+    fx *f = *state;
+    char path[192];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    rz_logstore_close(f->ls);
+    f->ls = NULL;
+    tdir_remove(f->dir);
+    tdir_make(f->dir, "logstore-foreign");
+    snprintf(path, sizeof path, "%s/raft.mdb", f->dir);
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+    assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "cases", MDB_CREATE, &dbi), 0);
+    MDB_val k = {3, (void *)"abc"}, v = {3, (void *)"xyz"};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    assert_int_equal(rz_logstore_open(f->dir, NULL, &f->ls, f->errmsg),
+                     RZ_ECORRUPT);
+    assert_non_null(strstr(f->errmsg, "not a ratusz raft log"));
+    assert_null(f->ls);
+    /* Untouched: still exactly one table in the main DB. */
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+    assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    assert_int_equal(st.ms_entries, 1);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    tdir_remove(f->dir);
+    tdir_make(f->dir, "logstore");
+    assert_int_equal(rz_logstore_open(f->dir, NULL, &f->ls, f->errmsg), 0);
+}
+
+/* The file is grown ahead of LMDB and the space report adds up. */
+static void test_space_and_growth(void **state)
+{
+    fx *f = *state;
+    rz_logstore_space sp;
+    rz_log_state st;
+    assert_int_equal(append_range(f->ls, 1, 64, 1), 0);
+    assert_int_equal(rz_logstore_space_get(f->ls, &sp), 0);
+    assert_int_equal(sp.entries, 64);
+    assert_int_equal(sp.page_bytes > 0, 1);
+    assert_true(sp.entry_pages > 0);
+    assert_true(sp.pages_used * sp.page_bytes <= sp.file_bytes);
+    assert_true(sp.file_bytes >= (8u << 20)); /* one chunk ahead */
+    reopen(f);
+    assert_int_equal(rz_logstore_load(f->ls, &st), 0);
+    assert_int_equal(st.last_index, 64);
+    check_range(f->ls, 1, 64, 1);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -476,6 +538,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_gap_and_meta, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_space_and_growth, setup, teardown),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
