@@ -116,6 +116,17 @@ static const char k_term[] = "term";
 static const char k_vote[] = "vote";
 static const char k_snapshot[] = "snapshot";
 
+/* What every operation leaves true of the cached bounds: the log is
+ * first..last (empty when first == last + 1), and an empty log after a
+ * snapshot ends at the snapshot. */
+static void check_bounds(const rz_logstore *ls)
+{
+    RZ_ASSERT(ls->first_index >= 1);
+    RZ_ASSERT(ls->first_index <= ls->last_index + 1);
+    RZ_ASSERT(ls->first_index <= ls->last_index || !ls->has_snapshot ||
+              ls->last_index == ls->snap_index);
+}
+
 /* ---- Errors --------------------------------------------------------------
  * Every LMDB code becomes an RZ_E* code here and goes no further. */
 
@@ -420,6 +431,7 @@ static int bounds_read(rz_logstore *ls, MDB_txn *txn)
     if (st.ms_entries == 0) {
         ls->last_index = ls->has_snapshot ? ls->snap_index : 0;
         ls->first_index = ls->last_index + 1;
+        check_bounds(ls);
         return 0;
     }
     rc = mdb_cursor_open(txn, ls->entries_dbi, &c);
@@ -1076,6 +1088,7 @@ int rz_logstore_append_spans(rz_logstore *ls, const rz_log_span *spans,
         }
         ls->last_index = next - 1;
         RZ_POST(ls->last_index - ls->first_index + 1 >= total);
+        check_bounds(ls);
     }
     return rv;
 }

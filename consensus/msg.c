@@ -360,7 +360,7 @@ int rz_msg_decode(const void *data, size_t len, struct raft_message *out,
     RZ_PRE(out != NULL && address != NULL &&
            address_size > RZ_MSG_ADDRESS_MAX_BYTES);
     memset(out, 0, sizeof *out);
-    if (data == NULL || len == 0 ||
+    if (data == NULL || len == 0 || len > RZ_PEER_FRAME_MAX_BYTES ||
         rz_mp_validate(data, len, 1, &msg_limits) != 0) {
         return RZ_EMALFORMED;
     }
