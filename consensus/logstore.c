@@ -46,6 +46,15 @@
  * aging benchmark (ratusz-bench log --aging) checks the free list does not
  * grow over millions of append/compact cycles.
  *
+ * Space. Appends stop (RZ_ENOSPACE, nothing written) while a reserve of
+ * pages (1/32 of the map, at least 16) is still free, so truncate and
+ * compaction, which need fresh pages before they free any, keep working on
+ * a full log; LMDB reuses pages a txn frees two txns later. The file is
+ * grown ahead of LMDB in 8 MiB chunks of written zeros (grow_ahead), so most
+ * commits overwrite existing blocks and their fdatasync has no size change
+ * to journal. An LMDB file holding anything but these two tables is refused
+ * before anything is created in it.
+ *
  * Threads: the store is single-threaded; the writer (log_writer.c) uses it
  * from its worker thread while nobody else does. MDB_NOTLS keeps read txns
  * off thread-local slots so any thread may use the store in turn. */
