@@ -319,6 +319,28 @@ static int io_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
     return 0;
 }
 
+/* raft_configuration_encode pads its output to 8 bytes and leaves the
+ * padding uninitialised, so two nodes bootstrapping the same configuration
+ * would store different bytes at index 1. The layout (raft 0.15
+ * configuration.c): format byte, u64 count, then per server u64 id, the
+ * NUL-terminated address and a role byte; everything after that is
+ * padding, which is zeroed here. */
+static int encode_conf(const struct raft_configuration *conf,
+                       struct raft_buffer *buf)
+{
+    size_t used = 1 + 8;
+    unsigned i;
+    if (raft_configuration_encode(conf, buf) != 0) {
+        return RZ_ENOMEM;
+    }
+    for (i = 0; i < conf->n; i++) {
+        used += 8 + strlen(conf->servers[i].address) + 1 + 1;
+    }
+    RZ_ASSERT(used <= buf->len);
+    memset((uint8_t *)buf->base + used, 0, buf->len - used);
+    return 0;
+}
+
 int rz_io__bootstrap(rz_logstore *ls, const struct raft_configuration *conf)
 {
     struct raft_buffer buf;
@@ -333,7 +355,7 @@ int rz_io__bootstrap(rz_logstore *ls, const struct raft_configuration *conf)
     if (st.term != 0 || st.last_index != 0 || st.has_snapshot) {
         return RZ_EEXISTS;
     }
-    if (raft_configuration_encode(conf, &buf) != 0) {
+    if (encode_conf(conf, &buf) != 0) {
         return RZ_ENOMEM;
     }
     e.term = 1;
@@ -373,7 +395,7 @@ static int io_recover(struct raft_io *io, const struct raft_configuration *conf)
     if (rv != 0) {
         return raft_code_of(rv);
     }
-    if (raft_configuration_encode(conf, &buf) != 0) {
+    if (encode_conf(conf, &buf) != 0) {
         return RAFT_NOMEM;
     }
     e.term = st.term > 0 ? st.term : 1;

@@ -1080,6 +1080,45 @@ static void check_liveness(world *w, uint64_t bound_ms)
     }
 }
 
+/* Log matching (Raft paper §5.3) on the durable logs: every member's log
+ * agrees with the leader's, term and bytes, up to what both stored. */
+static void check_logs(world *w)
+{
+    node *l = leader(w);
+    rz_replica_status ls;
+    int i;
+    if (l == NULL) {
+        return;
+    }
+    rz_replica_status_get(l->rep, &ls);
+    for (i = 1; i <= w->n_all && !w->failed; i++) {
+        rz_replica_status s;
+        uint64_t idx, upto;
+        if (!w->nodes[i].up || &w->nodes[i] == l || !is_member(w, i)) {
+            continue;
+        }
+        rz_replica_status_get(w->nodes[i].rep, &s);
+        upto =
+            s.stored_index < ls.stored_index ? s.stored_index : ls.stored_index;
+        for (idx = 1; idx <= upto && !w->failed; idx++) {
+            uint64_t t1, t2, h1;
+            const void *d;
+            size_t n;
+            RZ_ASSERT(rz_replica_log_entry(l->rep, idx, &t1, &d, &n) == 0);
+            h1 = fnv(d, n);
+            RZ_ASSERT(rz_replica_log_entry(w->nodes[i].rep, idx, &t2, &d, &n) ==
+                      0);
+            if (t1 != t2 || h1 != fnv(d, n)) {
+                violation(w,
+                          "log matching: n%d's entry %" PRIu64 " (term %" PRIu64
+                          ") differs from leader n%" PRIu64 "'s (term %" PRIu64
+                          ")",
+                          i, idx, t2, l->id, t1);
+            }
+        }
+    }
+}
+
 static void check_final_state(world *w)
 {
     int i;
@@ -1242,6 +1281,9 @@ static int run_seed(uint64_t seed, int n_nodes, bool verbose)
     w.load_on = false;
     run_until(&w, rz_sim_now_ms(w.sim) + 3000, NULL, NULL);
     check_liveness(&w, 20000);
+    if (!w.failed) {
+        check_logs(&w);
+    }
     if (!w.failed) {
         check_final_state(&w);
     }
@@ -1440,6 +1482,9 @@ static void sc_finish(world *w)
     run_until(w, sc_after(w, 3000), NULL, NULL);
     check_liveness(w, 20000);
     if (!w->failed) {
+        check_logs(w);
+    }
+    if (!w->failed) {
         check_final_state(w);
     }
     if (!w->failed) {
@@ -1453,7 +1498,9 @@ static void sc_fig8(world *w)
 {
     int s[6];
     int i, k;
-    sc_prop pa, pb;
+    /* static: a proposal may outlive the scenario (its node crashes at the
+     * end) */
+    static sc_prop pa, pb;
     sc_wait sw;
     uint64_t idx_a;
 
@@ -1519,7 +1566,9 @@ static void sc_stale_tail(world *w)
 {
     int s[6];
     int i, k;
-    sc_prop px, p1, p2;
+    /* static: a proposal may outlive the scenario (its node crashes at the
+     * end) */
+    static sc_prop px, p1, p2;
     sc_wait sw;
     uint64_t idx;
 
@@ -1603,7 +1652,9 @@ static void sc_stale_tail(world *w)
  * read from its own, stale state. */
 static void sc_stale_read(world *w)
 {
-    sc_prop sp;
+    /* static: a proposal may outlive the scenario (its node crashes at the
+     * end) */
+    static sc_prop sp;
     sc_wait sw;
     op *o;
     int old;
@@ -1682,7 +1733,9 @@ static void sc_stale_read(world *w)
 static void sc_vote_durable(world *w)
 {
     rz_sim_disk slow = {2500, 2500, false, false};
-    sc_prop sp;
+    /* static: a proposal may outlive the scenario (its node crashes at the
+     * end) */
+    static sc_prop sp;
     int l;
     int i;
 
