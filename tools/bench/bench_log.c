@@ -265,6 +265,7 @@ typedef struct aging_opts
     uint32_t batch;
     uint64_t window;
     bool sync;
+    uint32_t max_entry_bytes; /* entries are 64..max bytes, uniform */
 } aging_opts;
 
 static void space_print(const char *when, uint64_t cycle,
@@ -291,7 +292,7 @@ static int aging(const char *dir, const aging_opts *a)
                              .unsafe_no_sync = !a->sync};
     rz_logstore *ls = NULL;
     rz_log_entry *e = calloc(a->batch, sizeof *e);
-    uint8_t *data = malloc(2048);
+    uint8_t *data = malloc(a->max_entry_bytes);
     int rv = e != NULL && data != NULL ? 0 : RZ_ENOMEM;
     if (rv == 0) {
         rv = rz_logstore_open(dir, &o, &ls, err);
@@ -304,13 +305,13 @@ static int aging(const char *dir, const aging_opts *a)
         free(data);
         return rv;
     }
-    for (size_t i = 0; i < 2048; i++) {
+    for (size_t i = 0; i < a->max_entry_bytes; i++) {
         data[i] = (uint8_t)(i * 7);
     }
     fprintf(stderr,
-            "bench log: aging %llu cycles (append %u entries of 64..2047 "
+            "bench log: aging %llu cycles (append %u entries of 64..%u "
             "bytes, then snapshot_put with trailing %llu), %s, in %s\n",
-            (unsigned long long)a->cycles, a->batch,
+            (unsigned long long)a->cycles, a->batch, a->max_entry_bytes,
             (unsigned long long)a->window, a->sync ? "synced" : "no fsync",
             dir);
     rz_logstore_space before, after;
@@ -332,8 +333,10 @@ static int aging(const char *dir, const aging_opts *a)
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            /* Command-sized entries, all below half a page. */
-            e[i] = (rz_log_entry){1, 1, data, 64 + (size_t)(rng % 1984)};
+            /* Command-sized entries; by default up to about half a page,
+             * where LMDB starts to put values in overflow pages. */
+            e[i] = (rz_log_entry){
+                1, 1, data, 64 + (size_t)(rng % (a->max_entry_bytes - 63))};
         }
         if (rv == 0) {
             rv = rz_logstore_append(ls, next, e, a->batch);
@@ -372,7 +375,8 @@ static int aging(const char *dir, const aging_opts *a)
     }
     space_print("after", a->cycles, &after);
     printf("{\"aging_cycles\": %llu, \"aging_batch\": %u, "
-           "\"aging_window\": %llu, \"aging_synced\": %s, "
+           "\"aging_window\": %llu, \"aging_max_entry_bytes\": %u, "
+           "\"aging_synced\": %s, "
            "\"aging_cycles_per_s\": %.0f, "
            "\"aging_file_bytes_before\": %llu, "
            "\"aging_file_bytes_after\": %llu, "
@@ -386,8 +390,8 @@ static int aging(const char *dir, const aging_opts *a)
            "\"aging_freelist_records_before\": %llu, "
            "\"aging_freelist_records_after\": %llu}\n",
            (unsigned long long)a->cycles, a->batch,
-           (unsigned long long)a->window, a->sync ? "true" : "false",
-           (double)a->cycles * 1e9 / (double)ns,
+           (unsigned long long)a->window, a->max_entry_bytes,
+           a->sync ? "true" : "false", (double)a->cycles * 1e9 / (double)ns,
            (unsigned long long)before.file_bytes,
            (unsigned long long)after.file_bytes,
            (unsigned long long)before.pages_used,
@@ -407,7 +411,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: ratusz-bench log [--dir DIR] [--seconds N]\n"
             "       ratusz-bench log --aging CYCLES [--batch N] [--window N]\n"
-            "                        [--aging-sync] [--dir DIR]\n"
+            "                        [--max-entry-bytes N] [--aging-sync]\n"
+            "                        [--dir DIR]\n"
             "  Data go to a fresh directory under DIR (default: the working\n"
             "  directory, so the disk under test is the one you run on).\n"
             "  --seconds: per phase (default 2; three phases plus the\n"
@@ -420,7 +425,7 @@ int rz_bench_log(int argc, char **argv)
 {
     const char *base = ".";
     double seconds = 2;
-    aging_opts a = {0, 1, 1024, false};
+    aging_opts a = {0, 1, 1024, false, 2047};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
             usage();
@@ -443,6 +448,8 @@ int rz_bench_log(int argc, char **argv)
             a.cycles = strtoull(v, NULL, 10);
         } else if (strcmp(argv[i], "--batch") == 0) {
             a.batch = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(argv[i], "--max-entry-bytes") == 0) {
+            a.max_entry_bytes = (uint32_t)strtoul(v, NULL, 10);
         } else if (strcmp(argv[i], "--window") == 0) {
             a.window = strtoull(v, NULL, 10);
         } else {
@@ -452,6 +459,7 @@ int rz_bench_log(int argc, char **argv)
         i++;
     }
     if (!(seconds > 0 && seconds <= 3600) || a.batch == 0 ||
+        a.max_entry_bytes < 64 || a.max_entry_bytes > (1u << 20) ||
         a.batch > RZ_LOG_APPEND_MAX_ENTRIES) {
         usage();
         return 2;
