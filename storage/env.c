@@ -185,7 +185,7 @@ int rz_storage_checksum_scan(rz_storage *s, bool data_only, uint8_t out[32],
     MDB_cursor *cur = NULL;
     rz_meta m;
     int rv;
-    RZ_PRE(s != NULL && out != NULL && !s->view_open);
+    RZ_PRE(s != NULL && out != NULL);
     rv = rz_storage__mdb_err(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
     if (rv != 0) {
         return rv;
@@ -484,7 +484,7 @@ int rz_storage_read_begin(rz_storage *s, rz_storage_read **out)
 {
     int rc;
     int rv;
-    RZ_PRE(s != NULL && out != NULL && !s->view_open);
+    RZ_PRE(s != NULL && out != NULL);
     if (s->rtxn == NULL) {
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
         if (rc != 0) {
