@@ -217,6 +217,32 @@ static void test_barriers_ordered(void **state)
     check_range(f->ls, 51, 67, 2);
 }
 
+static void test_install_replaces_in_flight(void **state)
+{
+    fx *f = *state;
+    open_store(f, 0);
+    /* A snapshot install (trailing 0) queued behind appends replaces all of
+     * them; the append queued after it continues from the snapshot. */
+    for (uint64_t i = 1; i <= 40; i += 8) {
+        q_append(f, i, 8, 1);
+    }
+    q_snapshot(f, 500, 3, 0);
+    q_append(f, 501, 4, 3);
+    run_all(f);
+    for (int i = 0; i < f->n_ops; i++) {
+        assert_int_equal(f->ops[i].status, 0);
+    }
+    writer_stop(f);
+    rz_log_state st;
+    rz_log_entry e;
+    assert_int_equal(rz_logstore_load(f->ls, &st), 0);
+    assert_int_equal(st.snapshot.index, 500);
+    assert_int_equal(st.first_index, 501);
+    assert_int_equal(st.last_index, 504);
+    assert_int_equal(rz_logstore_get(f->ls, 40, &e), RZ_ENOTFOUND);
+    check_range(f->ls, 501, 504, 3);
+}
+
 static void test_failure_and_recovery(void **state)
 {
     fx *f = *state;
@@ -325,6 +351,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fifo_and_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_barriers_ordered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_install_replaces_in_flight, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_failure_and_recovery, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_request_alone, setup,
