@@ -1209,6 +1209,31 @@ int rz_logstore_truncate(rz_logstore *ls, uint64_t index)
     return rv;
 }
 
+/* RZ_EINVAL unless the stored entry at index has `term`. */
+static int check_term_at(rz_logstore *ls, MDB_txn *txn, uint64_t index,
+                         uint64_t term)
+{
+    uint8_t kb[8];
+    rz_put_be64(kb, index);
+    MDB_val k = {8, kb};
+    MDB_val v;
+    rz_log_entry e;
+    int rc = mdb_get(txn, ls->entries_dbi, &k, &v);
+    if (rc != 0) {
+        return fail_mdb(ls, rc, "reading the snapshot's entry");
+    }
+    int rv = entry_decode(ls, &k, &v, &e);
+    if (rv == 0 && e.term != term) {
+        rz_errmsg_set(ls->errmsg,
+                      "snapshot at %llu says term %llu but the entry there "
+                      "has term %llu",
+                      (unsigned long long)index, (unsigned long long)term,
+                      (unsigned long long)e.term);
+        rv = RZ_EINVAL;
+    }
+    return rv;
+}
+
 int rz_logstore_snapshot_put(rz_logstore *ls, const rz_log_snapshot *snap,
                              uint64_t trailing)
 {
@@ -1235,8 +1260,16 @@ int rz_logstore_snapshot_put(rz_logstore *ls, const rz_log_snapshot *snap,
     if (rv != 0) {
         return rv;
     }
-    rv = meta_put(ls, txn, k_snapshot, 'S', fixed, sizeof fixed, snap->conf,
-                  snap->conf_len);
+    if (trailing > 0 && ls->first_index <= snap->index &&
+        snap->index <= ls->last_index) {
+        /* The entry kept at the snapshot's index must agree with it, or
+         * the next load would (rightly) call the log corrupt. */
+        rv = check_term_at(ls, txn, snap->index, snap->term);
+    }
+    if (rv == 0) {
+        rv = meta_put(ls, txn, k_snapshot, 'S', fixed, sizeof fixed, snap->conf,
+                      snap->conf_len);
+    }
     if (rv == 0 && ls->first_index <= ls->last_index) {
         if (trailing == 0) {
             /* Replace the whole log (raft installs a snapshot this way). */

@@ -259,6 +259,14 @@ static void test_snapshot_replace(void **state)
     s = make_snap(10, 1);
     s.conf_index = 11;
     assert_int_equal(rz_logstore_snapshot_put(f->ls, &s, 0), RZ_EINVAL);
+    /* A descriptor whose term disagrees with the entry it keeps. */
+    assert_int_equal(append_range(f->ls, 101, 5, 5), 0);
+    s = make_snap(103, 4);
+    assert_int_equal(rz_logstore_snapshot_put(f->ls, &s, 2), RZ_EINVAL);
+    assert_non_null(strstr(rz_logstore_errmsg(f->ls), "term"));
+    assert_int_equal(rz_logstore_load(f->ls, &st), 0);
+    assert_int_equal(st.snapshot.index, 100);
+    assert_int_equal(st.first_index, 101);
 }
 
 static void test_bootstrap(void **state)
