@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "common/common.h"
 
 /* ---------------------------------------------------------------------------
@@ -176,6 +178,33 @@ typedef struct rz_replica_options
  * loads it and starts raft. Caller owns *out. errmsg: RZ_ERRMSG_BYTES. */
 int rz_replica_open_sim(rz_sim *sim, const rz_replica_options *opts,
                         rz_replica **out, char *errmsg);
+
+/* The peer transport of the libuv environment, supplied by node/ (TCP
+ * over the secure channel) or by a test. send hands one frame (consensus's
+ * raft message codec, sender id and address inside) to the peer `to_id` at
+ * `to_address`; best effort; it copies the bytes before returning. */
+typedef struct rz_transport
+{
+    void *data;
+    int (*send)(void *data, uint64_t to_id, const char *to_address,
+                const void *frame, size_t len);
+} rz_transport;
+
+/* Opens a replica on a libuv loop: the log store in opts->dir behind the
+ * group-commit writer, ticks on a loop timer, messages through t. Caller
+ * owns *out until rz_replica_close's callback. */
+int rz_replica_open_uv(uv_loop_t *loop, const rz_transport *t,
+                       const rz_replica_options *opts, rz_replica **out,
+                       char *errmsg);
+/* Hands a frame received from a peer to the replica (on the loop thread).
+ * The frame's sender must be `authenticated_id`, the id the peer's
+ * credential names (DESIGN.md §5): RZ_EPERM otherwise, RZ_EMALFORMED for a
+ * bad frame; either way nothing reaches raft. */
+int rz_replica_deliver(rz_replica *r, uint64_t authenticated_id,
+                       const void *frame, size_t len);
+/* Graceful stop (libuv): writes already queued finish, pending requests
+ * fail with RZ_ESHUTDOWN, then cb(arg) and the replica is freed. */
+void rz_replica_close(rz_replica *r, void (*cb)(void *arg), void *arg);
 
 /* A crash (kill -9): appends not yet durable are lost, pending requests
  * fail with RZ_ESHUTDOWN, the replica is freed. The state machine stays the

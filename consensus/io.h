@@ -54,6 +54,8 @@ typedef struct rz_io_op
     bool returned;   /* the backend reported it (failed, awaiting retry) */
     int status;
     struct rz_io_op *next;
+    struct rz_io_core *core;
+    rz_log_req log_req; /* the libuv backend's request to the log writer */
 } rz_io_op;
 
 typedef struct rz_io_backend_ops
@@ -68,8 +70,10 @@ typedef struct rz_io_backend_ops
     void (*submit)(void *b, rz_io_op *op);
     /* Clears the failed state before the core submits failed ops again. */
     void (*reset)(void *b);
-    /* Forgets every op not yet reported (crash or close). */
-    void (*cancel_all)(void *b);
+    /* Stops the backend: the simulator forgets every op not yet reported
+     * (a crash); libuv lets the writer finish them (their completions
+     * arrive first). Then calls done(arg), possibly before returning. */
+    void (*close)(void *b, void (*done)(void *arg), void *arg);
 } rz_io_backend_ops;
 
 /* Messages held back until in-flight appends are durable (mitigation 3). */
@@ -99,6 +103,7 @@ typedef struct rz_io_core
 
     raft_io_tick_cb tick_cb;
     raft_io_recv_cb recv_cb;
+    raft_io_close_cb close_cb;
     bool loaded;
     bool closing;
 
@@ -184,5 +189,16 @@ int rz_sim__attach(rz_sim *sim, uint64_t id, const char *address,
                    void **backend);
 /* Detaches (crash): events for it are dropped from now on. */
 void rz_sim__detach(rz_sim *sim, uint64_t id);
+
+/* ---- The libuv backend (io_uv.c) --------------------------------------- */
+
+typedef struct rz_io_uv rz_io_uv;
+/* Creates the backend of one replica on `loop`: a group-commit writer over
+ * ls and the peer transport t (copied). */
+int rz_io_uv__create(uv_loop_t *loop, rz_logstore *ls, const rz_transport *t,
+                     uint64_t id, const char *address, rz_io_core *core,
+                     const rz_io_backend_ops **ops, rz_io_uv **out);
+/* Frees it after its close op finished. */
+void rz_io_uv__destroy(rz_io_uv *b);
 
 #endif /* RZ_CONSENSUS_IO_H */

@@ -2,6 +2,7 @@
  * consensus/io.h over the LMDB log store, with the mitigation hooks at the
  * three points where messages and appends pass (send, recv, op done). */
 #include "consensus/io.h"
+#include "consensus/msg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -181,16 +182,15 @@ static int io_init(struct raft_io *io, raft_id id, const char *address)
     return 0;
 }
 
-static void io_close(struct raft_io *io, raft_io_close_cb cb)
+/* The backend stopped: appends it never completed are not durable (lost
+ * in a crash, or never written); raft gets its references back through
+ * their callbacks. Newest first: raft 0.15's leader callback truncates its
+ * in-memory log from the failed append's index, which must still exist
+ * when it runs. */
+static void backend_closed(void *arg)
 {
-    rz_io_core *core = core_of(io);
+    rz_io_core *core = arg;
     rz_io_op *op;
-    core->closing = true;
-    core->ops->cancel_all(core->backend);
-    /* Appends not yet durable are lost (a crash) or were never written:
-     * raft gets its references back through the callbacks. Newest first:
-     * raft 0.15's leader callback truncates its in-memory log from the
-     * failed append's index, which must still exist when it runs. */
     while (core->q_head != NULL) {
         rz_io_op *prev = NULL;
         op = core->q_head;
@@ -213,9 +213,17 @@ static void io_close(struct raft_io *io, raft_io_close_cb cb)
     }
     core->n_held = 0;
     fire_send_done(core);
-    if (cb != NULL) {
-        cb(io);
+    if (core->close_cb != NULL) {
+        core->close_cb(&core->io);
     }
+}
+
+static void io_close(struct raft_io *io, raft_io_close_cb cb)
+{
+    rz_io_core *core = core_of(io);
+    core->closing = true;
+    core->close_cb = cb;
+    core->ops->close(core->backend, backend_closed, core);
 }
 
 static int io_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
@@ -498,6 +506,7 @@ static int io_append(struct raft_io *io, struct raft_io_append *req,
         op->entries[i].len = entries[i].buf.len;
     }
     op->type = RZ_IO_OP_APPEND;
+    op->core = core;
     op->index = core->next_index;
     op->n = n;
     op->req = req;
@@ -522,6 +531,7 @@ static int io_truncate(struct raft_io *io, raft_index index)
         return RAFT_NOMEM;
     }
     op->type = RZ_IO_OP_TRUNCATE;
+    op->core = core;
     op->index = index;
     core->next_index = index;
     queue_push(core, op);
@@ -578,6 +588,7 @@ void rz_io__recv(rz_io_core *core, struct raft_message *msg)
 {
     RZ_PRE(core->recv_cb != NULL);
     if (core->closing) {
+        rz_msg_release(msg);
         return;
     }
     if (msg->type == RAFT_IO_APPEND_ENTRIES) {

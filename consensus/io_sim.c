@@ -429,11 +429,12 @@ static void backend_reset(void *b)
     node->poisoned = false;
 }
 
-static void backend_cancel_all(void *b)
+static void backend_close(void *b, void (*done)(void *arg), void *arg)
 {
     sim_node *node = b;
     dq_clear(node);
     node->gen++; /* pending disk events of this incarnation are void */
+    done(arg);
 }
 
 /* ---- Clock, random, ticks ---------------------------------------------- */
@@ -477,7 +478,7 @@ static const rz_io_backend_ops sim_ops = {
     .send = backend_send,
     .submit = backend_submit,
     .reset = backend_reset,
-    .cancel_all = backend_cancel_all,
+    .close = backend_close,
 };
 
 /* ---- World ------------------------------------------------------------- */

@@ -2,6 +2,7 @@
  * through rz_sm, and the client-facing operations of consensus.h
  * (proposals, read barriers, membership, leadership transfer, status). */
 #include "consensus/io.h"
+#include "consensus/msg.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -56,7 +57,10 @@ struct rz_replica
     struct raft_fsm fsm;
     rz_io_core core;
     rz_logstore *ls;
-    rz_sim *sim;
+    rz_sim *sim;  /* simulator environment, or */
+    rz_io_uv *uv; /* libuv environment */
+    void (*user_close_cb)(void *arg);
+    void *user_close_arg;
     rz_sm sm;
     uint64_t id;
     char address[RZ_ADDRESS_MAX_BYTES + 1];
@@ -344,63 +348,58 @@ static void close_cb(struct raft *r)
     rep->closed = true;
 }
 
-int rz_replica_open_sim(rz_sim *sim, const rz_replica_options *opts,
-                        rz_replica **out, char *errmsg)
+static int check_options(const rz_replica_options *opts, char *errmsg)
 {
-    rz_replica *rep;
-    rz_logstore_options lopts;
-    const rz_io_backend_ops *ops;
-    void *backend;
-    int rv;
-
-    if (sim == NULL || opts == NULL || opts->id == 0 || opts->dir == NULL ||
+    if (opts == NULL || opts->id == 0 || opts->dir == NULL ||
         opts->address == NULL || strlen(opts->address) > RZ_ADDRESS_MAX_BYTES ||
         opts->sm.apply_batch == NULL || opts->sm.applied_index == NULL) {
         rz_errmsg_set(errmsg, "replica options are incomplete");
         return RZ_EINVAL;
     }
-    rep = calloc(1, sizeof *rep);
+    return 0;
+}
+
+static rz_replica *replica_new(const rz_replica_options *opts)
+{
+    rz_replica *rep = calloc(1, sizeof *rep);
     if (rep == NULL) {
-        return RZ_ENOMEM;
+        return NULL;
     }
     rep->id = opts->id;
-    rep->sim = sim;
     rep->sm = opts->sm;
     rep->mitigations_off = opts->mitigations_off;
     snprintf(rep->address, sizeof rep->address, "%s", opts->address);
     rz_buf_init(&rep->result, RZ_FRAME_MAX_BYTES);
+    return rep;
+}
 
+static int open_log(rz_replica *rep, const rz_replica_options *opts,
+                    char *errmsg)
+{
+    rz_logstore_options lopts;
     memset(&lopts, 0, sizeof lopts);
     lopts.map_size_bytes = opts->log_map_size_bytes;
-    rv = rz_logstore_open(opts->dir, &lopts, &rep->ls, errmsg);
-    if (rv != 0) {
-        goto err_after_alloc;
-    }
-    rv =
-        rz_sim__attach(sim, opts->id, rep->address, &rep->core, &ops, &backend);
-    if (rv != 0) {
-        rz_errmsg_set(errmsg, "node %llu is already running",
-                      (unsigned long long)opts->id);
-        goto err_after_logstore;
-    }
-    rz_io__init(&rep->core, opts->id, rep->ls, ops, backend,
-                opts->mitigations_off);
+    return rz_logstore_open(opts->dir, &lopts, &rep->ls, errmsg);
+}
+
+/* raft_init + options + raft_start over an initialised io core. */
+static int start_raft(rz_replica *rep, const rz_replica_options *opts,
+                      char *errmsg)
+{
+    int rv;
     rep->core.tick_ms = opts->tick_ms > 0 ? opts->tick_ms : 20;
     rep->core.after = after_raft;
     rep->core.after_arg = rep;
-
     rep->fsm.version = 1;
     rep->fsm.data = rep;
     rep->fsm.apply = fsm_apply;
     rep->fsm.snapshot = fsm_snapshot;
     rep->fsm.restore = fsm_restore;
-
     rv =
         raft_init(&rep->raft, &rep->core.io, &rep->fsm, opts->id, rep->address);
     if (rv != 0) {
         rz_errmsg_set(errmsg, "raft_init: %s", raft_strerror(rv));
-        rv = rz_code_of(rv);
-        goto err_after_attach;
+        return rz_code_of(rv);
     }
     rep->raft.data = rep;
     raft_set_election_timeout(&rep->raft, opts->election_timeout_ms > 0
@@ -415,25 +414,159 @@ int rz_replica_open_sim(rz_sim *sim, const rz_replica_options *opts,
     if (rv != 0) {
         rz_errmsg_set(errmsg, "raft_start: %s (%s)", raft_strerror(rv),
                       raft_errmsg(&rep->raft));
+        return rz_code_of(rv) != 0 ? rz_code_of(rv) : RZ_EIO;
+    }
+    return 0;
+}
+
+int rz_replica_open_sim(rz_sim *sim, const rz_replica_options *opts,
+                        rz_replica **out, char *errmsg)
+{
+    rz_replica *rep;
+    const rz_io_backend_ops *ops;
+    void *backend;
+    int rv;
+
+    if (sim == NULL) {
+        return RZ_EINVAL;
+    }
+    rv = check_options(opts, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rep = replica_new(opts);
+    if (rep == NULL) {
+        return RZ_ENOMEM;
+    }
+    rep->sim = sim;
+    rv = open_log(rep, opts, errmsg);
+    if (rv != 0) {
+        goto err_after_alloc;
+    }
+    rv =
+        rz_sim__attach(sim, opts->id, rep->address, &rep->core, &ops, &backend);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "node %llu is already running",
+                      (unsigned long long)opts->id);
+        goto err_after_logstore;
+    }
+    rz_io__init(&rep->core, opts->id, rep->ls, ops, backend,
+                opts->mitigations_off);
+    rv = start_raft(rep, opts, errmsg);
+    if (rv != 0) {
+        /* The simulator's io closes synchronously. */
         raft_close(&rep->raft, close_cb);
         rz_sim__detach(sim, opts->id);
         rz_io__fini(&rep->core);
-        rz_logstore_close(rep->ls);
-        rz_buf_close(&rep->result);
-        free(rep);
-        return rz_code_of(rv);
+        goto err_after_logstore;
     }
     *out = rep;
     return 0;
 
-err_after_attach:
-    rz_sim__detach(sim, opts->id);
 err_after_logstore:
     rz_logstore_close(rep->ls);
 err_after_alloc:
     rz_buf_close(&rep->result);
     free(rep);
     return rv;
+}
+
+static void uv_closed_cb(struct raft *r)
+{
+    rz_replica *rep = r->data;
+    void (*cb)(void *) = rep->user_close_cb;
+    void *arg = rep->user_close_arg;
+    rep->closed = true;
+    pend_fail_all(rep, RZ_ESHUTDOWN);
+    rz_io__fini(&rep->core);
+    rz_io_uv__destroy(rep->uv);
+    rz_logstore_close(rep->ls);
+    rz_buf_close(&rep->result);
+    free(rep->pend);
+    free(rep);
+    if (cb != NULL) {
+        cb(arg);
+    }
+}
+
+int rz_replica_open_uv(uv_loop_t *loop, const rz_transport *t,
+                       const rz_replica_options *opts, rz_replica **out,
+                       char *errmsg)
+{
+    rz_replica *rep;
+    const rz_io_backend_ops *ops;
+    int rv;
+
+    if (loop == NULL || t == NULL || t->send == NULL) {
+        return RZ_EINVAL;
+    }
+    rv = check_options(opts, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rep = replica_new(opts);
+    if (rep == NULL) {
+        return RZ_ENOMEM;
+    }
+    rv = open_log(rep, opts, errmsg);
+    if (rv != 0) {
+        rz_buf_close(&rep->result);
+        free(rep);
+        return rv;
+    }
+    rv = rz_io_uv__create(loop, rep->ls, t, opts->id, rep->address, &rep->core,
+                          &ops, &rep->uv);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "start the log writer: %s", rz_strerror(rv));
+        rz_logstore_close(rep->ls);
+        rz_buf_close(&rep->result);
+        free(rep);
+        return rv;
+    }
+    rz_io__init(&rep->core, opts->id, rep->ls, ops, rep->uv,
+                opts->mitigations_off);
+    rv = start_raft(rep, opts, errmsg);
+    if (rv != 0) {
+        /* Closing is asynchronous here; the replica frees itself. */
+        raft_close(&rep->raft, uv_closed_cb);
+        return rv;
+    }
+    *out = rep;
+    return 0;
+}
+
+void rz_replica_close(rz_replica *rep, void (*cb)(void *arg), void *arg)
+{
+    RZ_PRE(rep != NULL && rep->uv != NULL);
+    rep->user_close_cb = cb;
+    rep->user_close_arg = arg;
+    raft_close(&rep->raft, uv_closed_cb);
+}
+
+int rz_replica_deliver(rz_replica *rep, uint64_t authenticated_id,
+                       const void *frame, size_t len)
+{
+    struct raft_message m;
+    char address[RZ_MSG_ADDRESS_MAX_BYTES + 1];
+    int rv;
+
+    if (rep == NULL || frame == NULL || rep->closed) {
+        return RZ_EINVAL;
+    }
+    rv = rz_msg_decode(frame, len, &m, address, sizeof address);
+    if (rv != 0) {
+        return rv;
+    }
+    if (m.server_id != authenticated_id) {
+        rz_msg_release(&m);
+        return RZ_EPERM;
+    }
+    if (m.type == RAFT_IO_INSTALL_SNAPSHOT) {
+        rz_msg_release(&m); /* snapshots are not supported yet */
+        return 0;
+    }
+    rz_io__recv(&rep->core, &m);
+    return 0;
 }
 
 void rz_replica_crash(rz_replica *rep)
