@@ -5,20 +5,24 @@
  * calls; a crash drops the ones still pending). Everything random comes
  * from one seed. */
 #include "consensus/io.h"
+#include "consensus/msg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/limits.h"
+
 enum { EV_TICK = 1, EV_MSG, EV_DISK, EV_USER };
 
+/* A message in flight: one frame of the raft message codec, so every
+ * simulated message also goes through the encoder and the validating
+ * decoder the real transport uses. */
 typedef struct sim_msg
 {
-    struct raft_message m; /* entries point into `entries`/`data` below */
     uint64_t from;
-    struct raft_entry *entries;
-    uint8_t *data;
-    size_t data_len;
+    uint8_t *bytes;
+    size_t len;
 } sim_msg;
 
 typedef struct sim_event
@@ -66,6 +70,7 @@ struct rz_sim
     sim_node nodes[RZ_SIM_MAX_NODES + 1];
     rz_sim_msg_observer observer;
     void *observer_arg;
+    rz_buf frame; /* encoding scratch */
 };
 
 /* ---- PRNG: xoshiro256** seeded by splitmix64 --------------------------- */
@@ -181,78 +186,35 @@ static void msg_free(sim_msg *sm)
     if (sm == NULL) {
         return;
     }
-    free(sm->entries);
-    free(sm->data);
+    free(sm->bytes);
     free(sm);
 }
 
-static sim_msg *msg_copy(const struct raft_message *m, uint64_t from)
+static sim_msg *msg_copy(const rz_buf *frame, uint64_t from)
 {
     sim_msg *sm = calloc(1, sizeof *sm);
-    unsigned i;
-    size_t off = 0;
-
     if (sm == NULL) {
         return NULL;
     }
-    sm->m = *m;
-    sm->from = from;
-    sm->m.server_address = NULL;
-    if (m->type == RAFT_IO_APPEND_ENTRIES && m->append_entries.n_entries > 0) {
-        unsigned n = m->append_entries.n_entries;
-        for (i = 0; i < n; i++) {
-            sm->data_len += m->append_entries.entries[i].buf.len;
-        }
-        sm->entries = calloc(n, sizeof *sm->entries);
-        sm->data = malloc(sm->data_len > 0 ? sm->data_len : 1);
-        if (sm->entries == NULL || sm->data == NULL) {
-            msg_free(sm);
-            return NULL;
-        }
-        for (i = 0; i < n; i++) {
-            const struct raft_entry *e = &m->append_entries.entries[i];
-            sm->entries[i] = *e;
-            sm->entries[i].batch = NULL;
-            sm->entries[i].buf.base = sm->data + off;
-            if (e->buf.len > 0) {
-                memcpy(sm->data + off, e->buf.base, e->buf.len);
-            }
-            off += e->buf.len;
-        }
-        sm->m.append_entries.entries = sm->entries;
-    } else if (m->type == RAFT_IO_APPEND_ENTRIES) {
-        sm->m.append_entries.entries = NULL;
+    sm->bytes = malloc(frame->len);
+    if (sm->bytes == NULL) {
+        free(sm);
+        return NULL;
     }
+    memcpy(sm->bytes, frame->data, frame->len);
+    sm->len = frame->len;
+    sm->from = from;
     return sm;
 }
 
-/* Builds the raft-owned message raft's recv expects and delivers it. */
-static void msg_deliver(rz_sim *sim, sim_node *to, const sim_msg *sm)
+/* Decodes the frame into the raft-owned message raft's recv expects. */
+static void msg_deliver(sim_node *to, const sim_msg *sm)
 {
-    struct raft_message m = sm->m;
-    m.server_id = sm->from;
-    m.server_address = sim->nodes[sm->from].address;
-    if (m.type == RAFT_IO_APPEND_ENTRIES) {
-        unsigned n = m.append_entries.n_entries;
-        m.append_entries.entries = NULL;
-        if (n > 0) {
-            struct raft_entry *ents = raft_calloc(n, sizeof *ents);
-            uint8_t *batch = raft_malloc(sm->data_len > 0 ? sm->data_len : 1);
-            size_t off = 0;
-            unsigned i;
-            RZ_ASSERT(ents != NULL && batch != NULL);
-            if (sm->data_len > 0) {
-                memcpy(batch, sm->data, sm->data_len);
-            }
-            for (i = 0; i < n; i++) {
-                ents[i] = sm->entries[i];
-                ents[i].buf.base = batch + off;
-                ents[i].batch = batch;
-                off += ents[i].buf.len;
-            }
-            m.append_entries.entries = ents;
-        }
-    }
+    struct raft_message m;
+    char address[RZ_MSG_ADDRESS_MAX_BYTES + 1];
+    int rv = rz_msg_decode(sm->bytes, sm->len, &m, address, sizeof address);
+    RZ_ASSERT(rv == 0); /* we encoded it ourselves */
+    RZ_ASSERT(m.server_id == sm->from);
     rz_io__recv(to->core, &m);
 }
 
@@ -320,9 +282,13 @@ static void backend_send(void *b, const struct raft_message *m)
     if (chance_ppm(sim, sim->net.dup_ppm)) {
         copies = 2;
     }
+    rz_buf_reset(&sim->frame);
+    if (rz_msg_encode(m, node->id, node->address, &sim->frame) != 0) {
+        return;
+    }
     for (k = 0; k < copies; k++) {
         sim_event ev;
-        sim_msg *sm = msg_copy(m, node->id);
+        sim_msg *sm = msg_copy(&sim->frame, node->id);
         if (sm == NULL) {
             return;
         }
@@ -495,6 +461,7 @@ int rz_sim_create(uint64_t seed, rz_sim **out)
     for (i = 0; i < 4; i++) {
         sim->rng[i] = splitmix(&x);
     }
+    rz_buf_init(&sim->frame, RZ_PEER_FRAME_MAX_BYTES);
     sim->net.delay_min_ms = 1;
     sim->net.delay_max_ms = 10;
     for (i = 0; i <= RZ_SIM_MAX_NODES; i++) {
@@ -522,6 +489,7 @@ void rz_sim_destroy(rz_sim *sim)
         msg_free(sim->heap[i].msg);
     }
     free(sim->heap);
+    rz_buf_close(&sim->frame);
     free(sim);
 }
 
@@ -557,7 +525,7 @@ static void run_event(rz_sim *sim, sim_event *ev)
         break;
     case EV_MSG:
         if (node->up && link_up(sim, ev->msg->from, ev->node)) {
-            msg_deliver(sim, node, ev->msg);
+            msg_deliver(node, ev->msg);
         }
         msg_free(ev->msg);
         break;
