@@ -283,6 +283,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "test_consensus_log_crash: seed %u\n", seed);
     CHECK(rz_crypto_init() == 0);
     tdir_make(dir, "logcrash");
+    /* Left behind on failure, for a look with mdb_dump. */
+    fprintf(stderr, "test_consensus_log_crash: dir %s\n", dir);
     history h = {0, 0, calloc(MAX_INDEX + 8, sizeof(uint64_t))};
     CHECK(h.term_of != NULL);
     off_t offset = 0;
