@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -294,6 +295,10 @@ int main(int argc, char **argv)
         pid_t pid = fork();
         CHECK(pid >= 0);
         if (pid == 0) {
+            /* Never outlive the parent (a ctest timeout kills only it). */
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1) {
+                _exit(2);
+            }
             child_main(dir, round);
         }
         /* Kill at a random moment: early rounds sometimes before the child
