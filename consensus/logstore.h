@@ -153,9 +153,12 @@ typedef struct rz_log_writer rz_log_writer; /* opaque */
 typedef struct rz_log_req rz_log_req;
 
 /* Fired on the loop thread, in the order the requests were queued. status is
- * 0 or an RZ_E* code; on error nothing of that request was written and every
- * later request already queued fails too until the store is writable again
- * (raft then sees append errors, never a partial log). */
+ * 0 or an RZ_E* code; on error nothing of that request was written, nor of
+ * any request merged into the same txn (they fail with the same code).
+ * Later requests are still attempted, so appends succeed again once the
+ * store is writable (after a compaction or a truncate); an append that no
+ * longer follows the log because an earlier one failed fails with that
+ * earlier code. Raft sees append errors, never a partial log. */
 typedef void (*rz_log_cb)(rz_log_req *req, int status);
 
 struct rz_log_req
