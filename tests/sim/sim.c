@@ -805,6 +805,8 @@ static void heal_all(world *w)
 }
 
 static uint64_t chaos_until_ms;
+/* Virtual time of load and faults per seed (--horizon). */
+static uint64_t horizon_ms = 12000;
 
 static void chaos_tick(void *arg)
 {
@@ -1267,7 +1269,7 @@ static int run_seed(uint64_t seed, int n_nodes, bool verbose)
     w.n_all = n_nodes + 1;
     node_start(&w, &w.nodes[w.n_all]);
     w.load_on = true;
-    chaos_until_ms = 15000;
+    chaos_until_ms = horizon_ms;
     RZ_ASSERT(rz_sim_at(w.sim, 200, load_tick, &w) == 0);
     RZ_ASSERT(rz_sim_at(w.sim, 1500, chaos_tick, &w) == 0);
     run_until(&w, chaos_until_ms, NULL, NULL);
@@ -1279,7 +1281,7 @@ static int run_seed(uint64_t seed, int n_nodes, bool verbose)
         }
     }
     w.load_on = false;
-    run_until(&w, rz_sim_now_ms(w.sim) + 3000, NULL, NULL);
+    run_until(&w, rz_sim_now_ms(w.sim) + 2000, NULL, NULL);
     check_liveness(&w, 20000);
     if (!w.failed) {
         check_logs(&w);
@@ -1800,8 +1802,8 @@ static int run_scenario(const char *name, uint32_t off, const char *expect,
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: sim --seed N [--nodes 3|5] [--verbose]\n"
-            "       sim --seeds N [--from S] [--nodes 3|5]\n"
+            "usage: sim --seed N [--nodes 3|5] [--horizon MS] [--verbose]\n"
+            "       sim --seeds N [--from S] [--nodes 3|5] [--horizon MS]\n"
             "       sim --scenario fig8|stale-tail|stale-read|vote-durable\n"
             "           [--off MASK] --expect violation|clean [--verbose]\n");
 }
@@ -1843,6 +1845,12 @@ int main(int argc, char **argv)
             scenario = v;
         } else if (strcmp(a, "--expect") == 0) {
             expect = v;
+        } else if (strcmp(a, "--horizon") == 0) {
+            horizon_ms = strtoull(v, NULL, 0);
+            if (horizon_ms < 2000 || horizon_ms > 3600000) {
+                usage();
+                return 2;
+            }
         } else if (strcmp(a, "--off") == 0) {
             off = (uint32_t)strtoul(v, NULL, 0);
         } else {
