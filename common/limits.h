@@ -88,4 +88,44 @@ _Static_assert(RZ_LIST_PAGE_MAX <= RZ_MP_MAX_ITEMS,
 _Static_assert(RZ_FEED_BATCH_MAX <= RZ_MP_MAX_ITEMS,
                "a feed batch must fit in one msgpack array");
 
+/* ---- Secure channel (common/secure.h, DESIGN.md §5) ---- */
+
+/* Name in a credential ("n1", "call-center-03"): a label for logs and
+ * audits, not personal data. */
+#define RZ_CRED_NAME_MAX_BYTES 64u
+
+/* A handshake that is not done this long after the connection opened is
+ * dropped: a peer cannot hold a half-open slot. Ed25519 and X25519 cost well
+ * under a millisecond, so this only bounds network delay. */
+#define RZ_SECURE_HANDSHAKE_TIMEOUT_MS 5000u
+
+/* Largest handshake message (frame payload). The biggest, CLIENT_AUTH, is
+ * 1 + 2 + a credential of at most 195 bytes + 64 + 24 + 17 = 303; anything
+ * announcing more is dropped before it is buffered. */
+#define RZ_SECURE_HANDSHAKE_MSG_MAX_BYTES 320u
+
+/* The sender rekeys its secretstream (REKEY tag) after this many frames or
+ * bytes, whichever comes first, so a key captured from memory later cannot
+ * open frames sent long before (forward secrecy within one connection). */
+#define RZ_SECURE_REKEY_FRAMES 4096u
+#define RZ_SECURE_REKEY_BYTES (64ull << 20)
+
+/* The libuv adaptor refuses sends (RZ_EBUSY) while this many bytes are
+ * queued to the kernel, so a slow reader cannot make a sender buffer
+ * without bound; it calls back once the queue is below half of it. */
+#define RZ_SECURE_WRITE_HIGH_WATER_BYTES (8u << 20)
+
+/* Bytes read from the socket at once. */
+#define RZ_SECURE_READ_CHUNK_BYTES (64u * 1024u)
+
+/* After a failure or a clean close the adaptor waits this long for the last
+ * frame to be written before it closes anyway. */
+#define RZ_SECURE_LINGER_MS 1000u
+
+_Static_assert(RZ_SECURE_WRITE_HIGH_WATER_BYTES >=
+                   RZ_PEER_FRAME_MAX_BYTES + 64u,
+               "the write queue must hold the largest frame");
+_Static_assert(RZ_PEER_FRAME_MAX_BYTES < (1u << 31),
+               "frame lengths must fit 31 bits");
+
 #endif /* RZ_LIMITS_H */
