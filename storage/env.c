@@ -483,8 +483,7 @@ int rz_storage_install_copy(const char *dir, const char *copy_path)
 int rz_storage_read_begin(rz_storage *s, rz_storage_read **out)
 {
     int rc;
-    int rv;
-    RZ_PRE(s != NULL && out != NULL);
+    RZ_PRE(s != NULL && out != NULL && !s->view_open);
     if (s->rtxn == NULL) {
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
         if (rc != 0) {
@@ -498,11 +497,7 @@ int rz_storage_read_begin(rz_storage *s, rz_storage_read **out)
     }
     s->view.s = s;
     s->view.txn = s->rtxn;
-    rv = rz_storage__meta_read(s, s->rtxn, &s->view.meta);
-    if (rv != 0) {
-        mdb_txn_reset(s->rtxn);
-        return rv;
-    }
+    s->view.meta_loaded = false; /* read when a query needs it */
     s->view_open = true;
     *out = &s->view;
     return 0;
@@ -518,10 +513,27 @@ void rz_storage_read_end(rz_storage_read *r)
     r->s->view_open = false;
 }
 
-uint64_t rz_storage_read_index(const rz_storage_read *r)
+int rz_storage__view_meta(rz_storage_read *r, const rz_meta **out)
 {
-    RZ_PRE(r != NULL);
-    return r->meta.applied_index;
+    if (!r->meta_loaded) {
+        int rv = rz_storage__meta_read(r->s, r->txn, &r->meta);
+        if (rv != 0) {
+            return rv;
+        }
+        r->meta_loaded = true;
+    }
+    *out = &r->meta;
+    return 0;
+}
+
+int rz_storage_read_index(rz_storage_read *r, uint64_t *applied_index)
+{
+    const rz_meta *m;
+    int rv;
+    RZ_PRE(r != NULL && applied_index != NULL);
+    rv = rz_storage__view_meta(r, &m);
+    *applied_index = rv == 0 ? m->applied_index : 0;
+    return rv;
 }
 
 /* ---- Baseline for ratusz-bench ----------------------------------------------

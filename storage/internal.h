@@ -47,7 +47,8 @@ struct rz_storage_read
 {
     rz_storage *s;
     MDB_txn *txn;
-    rz_meta meta;
+    bool meta_loaded;
+    rz_meta meta; /* valid once meta_loaded */
 };
 
 struct rz_storage
@@ -128,6 +129,8 @@ int rz_storage__mdb_err(int rc);
 /* Reads meta "state" in txn (zeros and next ids 1 for a fresh env). */
 int rz_storage__meta_read(rz_storage *s, MDB_txn *txn, rz_meta *m);
 void rz_storage__meta_encode(rz_buf *b, const rz_meta *m);
+/* The meta record a read view sees (read on first use). */
+int rz_storage__view_meta(rz_storage_read *r, const rz_meta **out);
 /* The hash of one record, added to or subtracted from the lanes. */
 void rz_storage__record_hash(int table, const void *k, size_t klen,
                              const void *v, size_t vlen, uint64_t lanes[4],

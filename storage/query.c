@@ -278,7 +278,14 @@ int rz_storage_case_list(rz_storage_read *r, const rz_list_query *q,
         return rv;
     }
     limit = q->limit == 0 ? RZ_LIST_PAGE_DEFAULT : q->limit;
-    upper = r->meta.next_case_id - 1;
+    {
+        const rz_meta *m;
+        rv = rz_storage__view_meta(r, &m);
+        if (rv != 0) {
+            return rv;
+        }
+        upper = m->next_case_id - 1;
+    }
     if (q->cursor != 0 && q->cursor - 1 < upper) {
         upper = q->cursor - 1;
     }

@@ -336,8 +336,8 @@ typedef struct rz_storage_read rz_storage_read; /* opaque */
  * cheap). *out is valid until rz_storage_read_end. */
 int rz_storage_read_begin(rz_storage *s, rz_storage_read **out);
 void rz_storage_read_end(rz_storage_read *r);
-/* applied_index the view sees. */
-uint64_t rz_storage_read_index(const rz_storage_read *r);
+/* The applied index the view sees: 0 or RZ_ECORRUPT / RZ_EIO. */
+int rz_storage_read_index(rz_storage_read *r, uint64_t *applied_index);
 
 typedef struct rz_case
 {

@@ -257,6 +257,11 @@ static void test_create_with_reporter(void **state)
     assert_int_equal(r.code, 0);
     assert_int_equal(r.case_id, 2);
     assert_int_equal(rz_storage_read_begin(e.s, &rd), 0);
+    {
+        uint64_t seen = 0;
+        assert_int_equal(rz_storage_read_index(rd, &seen), 0);
+        assert_int_equal(seen, e.index);
+    }
     assert_int_equal(rz_storage_reporter_get(rd, 1, &d), 0);
     assert_string_equal(d.name, "Anna Nowak");
     assert_string_equal(d.email, "anna@example.pl");
