@@ -130,8 +130,14 @@ int rz_sim_at(rz_sim *sim, uint64_t t_ms, void (*fn)(void *arg), void *arg);
 void rz_sim_net_set(rz_sim *sim, const rz_sim_net *net);
 /* Cuts (up=false) or heals the one-way link from -> to (node ids). */
 void rz_sim_link_set(rz_sim *sim, uint64_t from, uint64_t to, bool up);
-/* Heals every link. */
+/* Heals every link (and clears the two settings below). */
 void rz_sim_links_heal(rz_sim *sim);
+/* Scripted schedules: on the link from -> to, drop AppendEntries that carry
+ * entries (heartbeats pass), and add extra_ms to every delay. */
+void rz_sim_link_drop_entries(rz_sim *sim, uint64_t from, uint64_t to,
+                              bool drop);
+void rz_sim_link_delay(rz_sim *sim, uint64_t from, uint64_t to,
+                       uint32_t extra_ms);
 void rz_sim_disk_set(rz_sim *sim, uint64_t id, const rz_sim_disk *disk);
 /* Optional observer of every message a node hands to the network (for
  * traces and scripted scenarios). type is raft's message type code

@@ -67,6 +67,8 @@ struct rz_sim
     size_t n_events, cap_events;
     rz_sim_net net;
     bool link_down[RZ_SIM_MAX_NODES + 1][RZ_SIM_MAX_NODES + 1];
+    bool drop_entries[RZ_SIM_MAX_NODES + 1][RZ_SIM_MAX_NODES + 1];
+    uint32_t link_extra_ms[RZ_SIM_MAX_NODES + 1][RZ_SIM_MAX_NODES + 1];
     sim_node nodes[RZ_SIM_MAX_NODES + 1];
     rz_sim_msg_observer observer;
     void *observer_arg;
@@ -279,6 +281,10 @@ static void backend_send(void *b, const struct raft_message *m)
     if (!link_up(sim, node->id, to) || chance_ppm(sim, sim->net.loss_ppm)) {
         return;
     }
+    if (sim->drop_entries[node->id][to] && m->type == RAFT_IO_APPEND_ENTRIES &&
+        m->append_entries.n_entries > 0) {
+        return;
+    }
     if (chance_ppm(sim, sim->net.dup_ppm)) {
         copies = 2;
     }
@@ -293,7 +299,8 @@ static void backend_send(void *b, const struct raft_message *m)
             return;
         }
         memset(&ev, 0, sizeof ev);
-        ev.t_ms = sim->now_ms + msg_delay(sim);
+        ev.t_ms =
+            sim->now_ms + msg_delay(sim) + sim->link_extra_ms[node->id][to];
         ev.type = EV_MSG;
         ev.node = to;
         ev.msg = sm;
@@ -582,6 +589,22 @@ void rz_sim_link_set(rz_sim *sim, uint64_t from, uint64_t to, bool up)
 void rz_sim_links_heal(rz_sim *sim)
 {
     memset(sim->link_down, 0, sizeof sim->link_down);
+    memset(sim->drop_entries, 0, sizeof sim->drop_entries);
+    memset(sim->link_extra_ms, 0, sizeof sim->link_extra_ms);
+}
+
+void rz_sim_link_drop_entries(rz_sim *sim, uint64_t from, uint64_t to,
+                              bool drop)
+{
+    RZ_PRE(from <= RZ_SIM_MAX_NODES && to <= RZ_SIM_MAX_NODES);
+    sim->drop_entries[from][to] = drop;
+}
+
+void rz_sim_link_delay(rz_sim *sim, uint64_t from, uint64_t to,
+                       uint32_t extra_ms)
+{
+    RZ_PRE(from <= RZ_SIM_MAX_NODES && to <= RZ_SIM_MAX_NODES);
+    sim->link_extra_ms[from][to] = extra_ms;
 }
 
 void rz_sim_disk_set(rz_sim *sim, uint64_t id, const rz_sim_disk *disk)
