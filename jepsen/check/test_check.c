@@ -1,0 +1,661 @@
+/* Unit tests of the checker library: the three models, per-key
+ * partitioning, unknown outcomes, the parsers and their errors, and the
+ * generator's linearizable and broken histories. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "check.h"
+#include "common/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Helpers ---- */
+
+typedef struct hist
+{
+    rz_check_history *h;
+} hist;
+
+static rz_check_history *new_hist(rz_check_model m)
+{
+    rz_check_history *h = NULL;
+    assert_int_equal(rz_check_history_create(m, &h), 0);
+    return h;
+}
+
+static rz_check_op base_op(int64_t p, int64_t t0, int64_t t1, rz_check_f f,
+                           rz_check_outcome out)
+{
+    return (rz_check_op){.process = p,
+                         .invoke_time = t0,
+                         .return_time = t1,
+                         .f = f,
+                         .outcome = out,
+                         .version = RZ_CHECK_VERSION_NONE,
+                         .expected_version = RZ_CHECK_VERSION_NONE};
+}
+
+/* Register ops: value NULL = nil. */
+static void reg(rz_check_history *h, int64_t p, int64_t t0, int64_t t1,
+                rz_check_f f, rz_check_outcome out, const char *v,
+                const char *v2)
+{
+    rz_check_op op = base_op(p, t0, t1, f, out);
+    op.value = v;
+    op.value_len = v ? strlen(v) : 0;
+    op.value2 = v2;
+    op.value2_len = v2 ? strlen(v2) : 0;
+    assert_int_equal(rz_check_history_add(h, &op), 0);
+}
+
+static void kv(rz_check_history *h, const char *key, int64_t p, int64_t t0,
+               int64_t t1, rz_check_f f, const char *v)
+{
+    rz_check_op op = base_op(p, t0, t1, f, RZ_CHECK_OK);
+    op.key = key;
+    op.key_len = strlen(key);
+    op.value = v;
+    op.value_len = strlen(v);
+    assert_int_equal(rz_check_history_add(h, &op), 0);
+}
+
+static void cs(rz_check_history *h, const char *key, int64_t p, int64_t t0,
+               int64_t t1, rz_check_f f, rz_check_outcome out,
+               rz_check_status st, int64_t version, int64_t expected,
+               rz_check_fail_reason why)
+{
+    rz_check_op op = base_op(p, t0, t1, f, out);
+    op.key = key;
+    op.key_len = strlen(key);
+    op.status = st;
+    op.version = version;
+    op.expected_version = expected;
+    op.fail_reason = why;
+    assert_int_equal(rz_check_history_add(h, &op), 0);
+}
+
+static rz_check_verdict verdict_of(rz_check_history *h, char **explain)
+{
+    rz_check_result res;
+    rz_check_verdict v;
+    assert_int_equal(rz_check_run(h, NULL, &res), 0);
+    v = res.verdict;
+    if (explain != NULL) {
+        *explain = strdup(res.explanation);
+    }
+    rz_check_result_close(&res);
+    rz_check_history_destroy(h);
+    return v;
+}
+
+#define LIN RZ_CHECK_LINEARIZABLE
+#define BAD RZ_CHECK_NOT_LINEARIZABLE
+#define NONE RZ_CHECK_VERSION_NONE
+
+/* ---- Register ---- */
+
+static void test_register_basic(void **state)
+{
+    rz_check_history *h;
+    char *ex = NULL;
+    (void)state;
+    /* Sequential write then read of the value. */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 1, 20, 30, RZ_CHECK_F_READ, RZ_CHECK_OK, "1", NULL);
+    assert_int_equal(verdict_of(h, NULL), LIN);
+    /* A read that starts after the write returned must see it. */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 1, 20, 30, RZ_CHECK_F_READ, RZ_CHECK_OK, NULL, NULL);
+    assert_int_equal(verdict_of(h, &ex), BAD);
+    assert_non_null(strstr(ex, "read -> nil"));
+    assert_non_null(strstr(ex, "write 1"));
+    free(ex);
+    /* ...but a concurrent read may see the old value. */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 1, 5, 15, RZ_CHECK_F_READ, RZ_CHECK_OK, NULL, NULL);
+    reg(h, 2, 6, 16, RZ_CHECK_F_READ, RZ_CHECK_OK, "1", NULL);
+    assert_int_equal(verdict_of(h, NULL), LIN);
+    /* Two concurrent reads cannot see new then old if they are ordered. */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 100, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 1, 5, 15, RZ_CHECK_F_READ, RZ_CHECK_OK, "1", NULL);
+    reg(h, 2, 20, 30, RZ_CHECK_F_READ, RZ_CHECK_OK, NULL, NULL);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+}
+
+static void test_register_cas_and_unknown(void **state)
+{
+    rz_check_history *h;
+    (void)state;
+    /* A failed cas says the value was not `from`. */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 0, 20, 30, RZ_CHECK_F_CAS, RZ_CHECK_FAIL, "1", "2");
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 0, 20, 30, RZ_CHECK_F_CAS, RZ_CHECK_FAIL, "3", "2");
+    reg(h, 0, 40, 50, RZ_CHECK_F_READ, RZ_CHECK_OK, "1", NULL);
+    assert_int_equal(verdict_of(h, NULL), LIN);
+    /* A successful cas needs the value to be `from`. */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 0, 20, 30, RZ_CHECK_F_CAS, RZ_CHECK_OK, "1", "2");
+    reg(h, 1, 40, 50, RZ_CHECK_F_READ, RZ_CHECK_OK, "2", NULL);
+    assert_int_equal(verdict_of(h, NULL), LIN);
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 0, 20, 30, RZ_CHECK_F_CAS, RZ_CHECK_OK, "5", "2");
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* An unknown write may take effect long after its invocation... */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_UNKNOWN, "7", NULL);
+    reg(h, 1, 20, 30, RZ_CHECK_F_READ, RZ_CHECK_OK, NULL, NULL);
+    reg(h, 1, 40, 50, RZ_CHECK_F_READ, RZ_CHECK_OK, "7", NULL);
+    assert_int_equal(verdict_of(h, NULL), LIN);
+    /* ...or never, but only once. */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_UNKNOWN, "7", NULL);
+    reg(h, 1, 20, 30, RZ_CHECK_F_READ, RZ_CHECK_OK, "7", NULL);
+    reg(h, 1, 40, 50, RZ_CHECK_F_READ, RZ_CHECK_OK, NULL, NULL);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* It cannot take effect before its invocation. */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 1, 0, 10, RZ_CHECK_F_READ, RZ_CHECK_OK, "7", NULL);
+    reg(h, 0, 20, 30, RZ_CHECK_F_WRITE, RZ_CHECK_UNKNOWN, "7", NULL);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* Failed writes and unknown reads are dropped. */
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 10, RZ_CHECK_F_WRITE, RZ_CHECK_FAIL, "7", NULL);
+    reg(h, 0, 20, 30, RZ_CHECK_F_READ, RZ_CHECK_UNKNOWN, "9", NULL);
+    reg(h, 1, 40, 50, RZ_CHECK_F_READ, RZ_CHECK_OK, NULL, NULL);
+    assert_int_equal(rz_check_history_len(h), 3);
+    assert_int_equal(verdict_of(h, NULL), LIN);
+}
+
+/* A history needing backtracking: the first order tried fails. */
+static void test_register_backtracking(void **state)
+{
+    rz_check_history *h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    (void)state;
+    reg(h, 0, 0, 100, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 1, 1, 100, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "2", NULL);
+    reg(h, 2, 2, 100, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "3", NULL);
+    reg(h, 3, 10, 20, RZ_CHECK_F_READ, RZ_CHECK_OK, "3", NULL);
+    reg(h, 3, 30, 40, RZ_CHECK_F_READ, RZ_CHECK_OK, "1", NULL);
+    reg(h, 3, 50, 60, RZ_CHECK_F_READ, RZ_CHECK_OK, "2", NULL);
+    assert_int_equal(verdict_of(h, NULL), LIN);
+    h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    reg(h, 0, 0, 100, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "1", NULL);
+    reg(h, 1, 1, 100, RZ_CHECK_F_WRITE, RZ_CHECK_OK, "2", NULL);
+    reg(h, 3, 10, 20, RZ_CHECK_F_READ, RZ_CHECK_OK, "1", NULL);
+    reg(h, 3, 30, 40, RZ_CHECK_F_READ, RZ_CHECK_OK, "2", NULL);
+    reg(h, 3, 50, 60, RZ_CHECK_F_READ, RZ_CHECK_OK, "1", NULL);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+}
+
+/* ---- kv ---- */
+
+static void test_kv(void **state)
+{
+    rz_check_history *h;
+    char *ex = NULL;
+    (void)state;
+    h = new_hist(RZ_CHECK_MODEL_KV);
+    kv(h, "x", 0, 0, 10, RZ_CHECK_F_APPEND, "a");
+    kv(h, "x", 0, 20, 30, RZ_CHECK_F_APPEND, "b");
+    kv(h, "x", 1, 40, 50, RZ_CHECK_F_GET, "ab");
+    kv(h, "y", 1, 60, 70, RZ_CHECK_F_GET, "");
+    kv(h, "y", 1, 80, 90, RZ_CHECK_F_PUT, "z");
+    kv(h, "y", 2, 85, 95, RZ_CHECK_F_GET, "z");
+    assert_int_equal(verdict_of(h, NULL), LIN);
+    h = new_hist(RZ_CHECK_MODEL_KV);
+    kv(h, "x", 0, 0, 10, RZ_CHECK_F_APPEND, "a");
+    kv(h, "x", 0, 20, 30, RZ_CHECK_F_APPEND, "b");
+    kv(h, "x", 1, 40, 50, RZ_CHECK_F_GET, "ba");
+    kv(h, "y", 1, 60, 70, RZ_CHECK_F_GET, "");
+    assert_int_equal(verdict_of(h, &ex), BAD);
+    /* Only key x is blamed. */
+    assert_non_null(strstr(ex, "key \"x\""));
+    assert_null(strstr(ex, "key \"y\""));
+    free(ex);
+    /* Concurrent appends in either order. */
+    h = new_hist(RZ_CHECK_MODEL_KV);
+    kv(h, "x", 0, 0, 10, RZ_CHECK_F_APPEND, "a");
+    kv(h, "x", 1, 0, 10, RZ_CHECK_F_APPEND, "b");
+    kv(h, "x", 2, 20, 30, RZ_CHECK_F_GET, "ba");
+    assert_int_equal(verdict_of(h, NULL), LIN);
+}
+
+/* ---- case ---- */
+
+#define OK RZ_CHECK_OK
+#define FAIL RZ_CHECK_FAIL
+#define UNK RZ_CHECK_UNKNOWN
+#define CREATE RZ_CHECK_F_CREATE
+#define SET RZ_CHECK_F_SET_STATUS
+#define READ RZ_CHECK_F_CASE_READ
+#define S(x) RZ_CHECK_STATUS_##x
+#define WHY(x) RZ_CHECK_FAIL_##x
+
+static void test_case_model(void **state)
+{
+    rz_check_history *h;
+    (void)state;
+    /* The ordinary life of a case. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, READ, OK, S(NONE), NONE, NONE, 0);
+    cs(h, "1", 0, 20, 30, SET, FAIL, S(TRIAGE), NONE, 1, WHY(NOT_FOUND));
+    cs(h, "1", 0, 40, 50, CREATE, OK, S(NEW), 1, NONE, 0);
+    cs(h, "1", 1, 60, 70, SET, OK, S(TRIAGE), 2, 1, 0);
+    cs(h, "1", 2, 65, 75, SET, FAIL, S(ROUTED), NONE, 1, WHY(VERSION_MISMATCH));
+    cs(h, "1", 0, 80, 90, READ, OK, S(TRIAGE), 2, NONE, 0);
+    cs(h, "1", 0, 100, 110, SET, FAIL, S(IN_PROGRESS), NONE, 2,
+       WHY(BAD_STATUS));
+    assert_int_equal(verdict_of(h, NULL), LIN);
+    /* A stale read after an acknowledged status change. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, OK, S(NEW), 1, NONE, 0);
+    cs(h, "1", 1, 20, 30, SET, OK, S(TRIAGE), 2, 1, 0);
+    cs(h, "1", 0, 40, 50, READ, OK, S(NEW), 1, NONE, 0);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* A version mismatch while the versions matched. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, OK, S(NEW), 1, NONE, 0);
+    cs(h, "1", 1, 20, 30, SET, FAIL, S(TRIAGE), NONE, 1, WHY(VERSION_MISMATCH));
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* A second create of the same case. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, OK, S(NEW), 1, NONE, 0);
+    cs(h, "1", 1, 20, 30, CREATE, OK, S(NEW), 1, NONE, 0);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* A transition the lifecycle forbids, acknowledged. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, OK, S(NEW), 1, NONE, 0);
+    cs(h, "1", 1, 20, 30, SET, OK, S(IN_PROGRESS), 2, 1, 0);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* A version that jumps. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, OK, S(ROUTED), 1, NONE, 0);
+    cs(h, "1", 1, 20, 30, SET, OK, S(IN_PROGRESS), 3, 1, 0);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* Creates start NEW or ROUTED at version 1, nothing else. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, OK, S(CLOSED), 1, NONE, 0);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* An unknown create: the case may exist later, NEW or ROUTED. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, UNK, S(NONE), NONE, NONE, 0);
+    cs(h, "1", 1, 20, 30, READ, OK, S(NONE), NONE, NONE, 0);
+    cs(h, "1", 1, 40, 50, READ, OK, S(ROUTED), 1, NONE, 0);
+    cs(h, "1", 1, 60, 70, SET, OK, S(IN_PROGRESS), 2, 1, 0);
+    assert_int_equal(verdict_of(h, NULL), LIN);
+    /* Once seen ROUTED it is not NEW. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, UNK, S(NONE), NONE, NONE, 0);
+    cs(h, "1", 1, 40, 50, READ, OK, S(ROUTED), 1, NONE, 0);
+    cs(h, "1", 1, 60, 70, READ, OK, S(NEW), 1, NONE, 0);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    /* Different cases are independent. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, OK, S(NEW), 1, NONE, 0);
+    cs(h, "2", 0, 20, 30, READ, OK, S(NONE), NONE, NONE, 0);
+    assert_int_equal(verdict_of(h, NULL), LIN);
+}
+
+static void test_status_table(void **state)
+{
+    (void)state;
+    assert_true(rz_check_status_allowed(S(NEW), S(TRIAGE)));
+    assert_true(rz_check_status_allowed(S(ROUTED), S(ROUTED)));
+    assert_true(rz_check_status_allowed(S(CLOSED), S(IN_PROGRESS)));
+    assert_false(rz_check_status_allowed(S(NEW), S(IN_PROGRESS)));
+    assert_false(rz_check_status_allowed(S(CLOSED), S(NEW)));
+    assert_false(rz_check_status_allowed(S(NONE), S(NEW)));
+    assert_string_equal(rz_check_status_name(S(ON_HOLD)), "ON_HOLD");
+    assert_null(rz_check_status_name((rz_check_status)99));
+}
+
+static void test_api_errors(void **state)
+{
+    rz_check_history *h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    rz_check_op op = base_op(0, 10, 5, RZ_CHECK_F_READ, RZ_CHECK_OK);
+    (void)state;
+    assert_int_equal(rz_check_history_add(h, &op), RZ_EINVAL);
+    op = base_op(0, 0, 5, RZ_CHECK_F_GET, RZ_CHECK_OK);
+    assert_int_equal(rz_check_history_add(h, &op), RZ_EINVAL);
+    op = base_op(0, 0, 5, RZ_CHECK_F_READ, (rz_check_outcome)9);
+    assert_int_equal(rz_check_history_add(h, &op), RZ_EINVAL);
+    assert_int_equal(rz_check_history_len(h), 0);
+    rz_check_history_destroy(h);
+    assert_int_equal(rz_check_history_create((rz_check_model)0, &h), RZ_EINVAL);
+    assert_null(h);
+}
+
+/* ---- Parsers ---- */
+
+static int read_str(const char *text, rz_check_format fmt, rz_check_model m,
+                    rz_check_history **h, char *err)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    int rv;
+    assert_non_null(f);
+    rv = rz_check_history_read(f, fmt, m, h, err);
+    fclose(f);
+    return rv;
+}
+
+static rz_check_verdict check_str(const char *text, rz_check_format fmt,
+                                  rz_check_model m)
+{
+    rz_check_history *h = NULL;
+    char err[RZ_ERRMSG_BYTES];
+    int rv = read_str(text, fmt, m, &h, err);
+    if (rv != 0) {
+        fail_msg("unexpected parse error: %s", err);
+    }
+    return verdict_of(h, NULL);
+}
+
+static void expect_malformed(const char *text, rz_check_format fmt,
+                             rz_check_model m, const char *want)
+{
+    rz_check_history *h = NULL;
+    char err[RZ_ERRMSG_BYTES] = "";
+    assert_int_equal(read_str(text, fmt, m, &h, err), RZ_EMALFORMED);
+    assert_null(h);
+    if (strstr(err, want) == NULL) {
+        fail_msg("error '%s' does not mention '%s'", err, want);
+    }
+}
+
+#define J RZ_CHECK_FORMAT_JSONL
+#define E RZ_CHECK_FORMAT_EDN
+#define L RZ_CHECK_FORMAT_JEPSEN_LOG
+#define MR RZ_CHECK_MODEL_REGISTER
+#define MK RZ_CHECK_MODEL_KV
+#define MC RZ_CHECK_MODEL_CASE
+
+static void test_parse_jsonl(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        check_str("{\"process\":0,\"type\":\"invoke\",\"f\":\"write\","
+                  "\"value\":3,\"time_ns\":1}\n"
+                  "{\"process\":0,\"type\":\"ok\",\"f\":\"write\","
+                  "\"value\":3,\"time_ns\":2}\n"
+                  "  \n"
+                  "{\"process\":1,\"type\":\"invoke\",\"f\":\"cas\","
+                  "\"value\":[3,4],\"time_ns\":3}\n"
+                  "{\"process\":1,\"type\":\"ok\",\"f\":\"cas\","
+                  "\"value\":[3,4],\"time_ns\":4}\n"
+                  "{\"time_ns\":5,\"process\":2,\"type\":\"invoke\","
+                  "\"f\":\"read\",\"value\":null,\"extra\":{\"a\":[1]}}\n"
+                  "{\"process\":2,\"type\":\"ok\",\"f\":\"read\","
+                  "\"value\":4,\"time_ns\":6}\n",
+                  J, MR),
+        LIN);
+    /* Strings with escapes, including a surrogate pair, are one value. */
+    assert_int_equal(
+        check_str("{\"process\":0,\"type\":\"invoke\",\"f\":\"put\","
+                  "\"key\":\"k\\\"1\",\"value\":\"\\u00e9\\ud83d\\ude00\","
+                  "\"time_ns\":1}\n"
+                  "{\"process\":0,\"type\":\"ok\",\"f\":\"put\","
+                  "\"key\":\"k\\\"1\",\"value\":\"\\u00e9\\ud83d\\ude00\","
+                  "\"time_ns\":2}\n"
+                  "{\"process\":0,\"type\":\"invoke\",\"f\":\"get\","
+                  "\"key\":\"k\\\"1\",\"value\":null,\"time_ns\":3}\n"
+                  "{\"process\":0,\"type\":\"ok\",\"f\":\"get\","
+                  "\"key\":\"k\\\"1\",\"value\":\"\xc3\xa9\xf0\x9f\x98\x80\","
+                  "\"time_ns\":4}\n",
+                  J, MK),
+        LIN);
+    /* Case records; an invocation never completed is unknown. */
+    assert_int_equal(
+        check_str(
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"create\","
+            "\"value\":null,\"time_ns\":1}\n"
+            "{\"process\":0,\"type\":\"ok\",\"f\":\"create\",\"key\":7,"
+            "\"value\":{\"status\":\"NEW\",\"version\":1},\"time_ns\":2}\n"
+            "{\"process\":1,\"type\":\"invoke\",\"f\":\"set-status\","
+            "\"key\":\"7\",\"value\":{\"status\":\"CLOSED\","
+            "\"expected_version\":1},\"time_ns\":3}\n"
+            "{\"process\":2,\"type\":\"invoke\",\"f\":\"set-status\","
+            "\"key\":\"7\",\"value\":{\"status\":\"TRIAGE\","
+            "\"expected_version\":1},\"time_ns\":4}\n"
+            "{\"process\":2,\"type\":\"fail\",\"f\":\"set-status\","
+            "\"key\":\"7\",\"error\":\"version-mismatch\",\"value\":null,"
+            "\"time_ns\":5}\n"
+            "{\"process\":2,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"7\","
+            "\"value\":null,\"time_ns\":6}\n"
+            "{\"process\":2,\"type\":\"ok\",\"f\":\"read\",\"key\":\"7\","
+            "\"value\":{\"status\":\"CLOSED\",\"version\":2},\"time_ns\":7}\n",
+            J, MC),
+        LIN);
+}
+
+static void test_parse_errors(void **state)
+{
+    static const char inv[] =
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null,"
+        "\"time_ns\":1}\n";
+    char deep[256];
+    (void)state;
+    expect_malformed("{\"process\":0,\"type\":\"invoke\"", J, MR,
+                     "line 1: line ends inside an object");
+    expect_malformed("{\"process\":0,\"type\":\"invoke\",\"f\":\"read\","
+                     "\"value\":\"abc}\n",
+                     J, MR, "unterminated string");
+    expect_malformed("{\"process\":0,\"type\":\"invoke\",\"f\":\"read\","
+                     "\"value\":1.5,\"time_ns\":1}\n",
+                     J, MR, "only integer numbers");
+    expect_malformed("{\"process\":0,\"type\":\"invoke\",\"f\":\"read\","
+                     "\"value\":null,\"time_ns\":1} x\n",
+                     J, MR, "unexpected text after");
+    expect_malformed("[1,2]\n", J, MR, "one map");
+    expect_malformed("{\"process\":0,\"type\":\"invoke\",\"f\":\"read\","
+                     "\"value\":null}\n",
+                     J, MR, "time_ns");
+    expect_malformed("{\"process\":0,\"type\":\"begin\",\"f\":\"read\","
+                     "\"value\":null,\"time_ns\":1}\n",
+                     J, MR, "invoke, ok, fail or info");
+    expect_malformed("{\"process\":0,\"type\":\"invoke\",\"f\":\"frob\","
+                     "\"value\":null,\"time_ns\":1}\n",
+                     J, MR, "not an operation of this model");
+    expect_malformed("{\"process\":0,\"type\":\"ok\",\"f\":\"read\","
+                     "\"value\":null,\"time_ns\":1}\n",
+                     J, MR, "never invoked");
+    {
+        char two[512];
+        snprintf(two, sizeof(two), "%s%s", inv, inv);
+        expect_malformed(two, J, MR, "line 2: process 0 invokes");
+    }
+    expect_malformed("{\"a\":\"\\ud800\"}\n", J, MR, "surrogate");
+    expect_malformed("{\"a\":\"\\q\"}\n", J, MR, "unknown escape");
+    expect_malformed("{\"a\":\"\xff\"}\n", J, MR, "UTF-8");
+    expect_malformed("{\"a\":99999999999999999999}\n", J, MR, "range");
+    expect_malformed("{\"a\" 1}\n", J, MR, "expected ':'");
+    expect_malformed("{\"a\":1]\n", J, MR, "mismatched");
+    /* Nesting past the fixed depth is refused, not recursed into. */
+    memset(deep, 0, sizeof(deep));
+    strcpy(deep, "{\"a\":");
+    for (int i = 0; i < 20; i++) {
+        strcat(deep, "[");
+    }
+    strcat(deep, "\n");
+    expect_malformed(deep, J, MR, "nested too deeply");
+    {
+        static const char nul[] = "{\"a\":1}\0garbage\n";
+        FILE *f = fmemopen((void *)nul, sizeof(nul) - 1u, "r");
+        rz_check_history *h = NULL;
+        char err[RZ_ERRMSG_BYTES];
+        assert_int_equal(rz_check_history_read(f, J, MR, &h, err),
+                         RZ_EMALFORMED);
+        assert_non_null(strstr(err, "NUL"));
+        fclose(f);
+    }
+    /* EDN and Jepsen log errors. */
+    expect_malformed("{:process 0 :type :invoke :f :get :key \"a\" :value}\n",
+                     E, MK, "no value");
+    expect_malformed("{:process 0, :type :invoke, :f :get, :key \"a\"\n", E, MK,
+                     "ends inside");
+    expect_malformed("{:process 0, :type :invoke, :f :get} {}\n", E, MK,
+                     "after the map");
+    expect_malformed("INFO  jepsen.util - 0\t:invoke\t:read\tnil\n"
+                     "INFO  jepsen.util - 0\t:begin\t:read\tnil\n",
+                     L, MR, "line 2: type must be");
+    expect_malformed("INFO  jepsen.util - 0\t:invoke\t:cas\t[1 2\n", L, MR,
+                     "unterminated vector");
+    expect_malformed("just some text\nno history here\n", L, MR,
+                     "no operations found");
+    /* Case values must name real statuses. */
+    expect_malformed(
+        "{\"process\":1,\"type\":\"invoke\",\"f\":\"set-status\","
+        "\"key\":\"7\",\"value\":{\"status\":\"DONE\"},\"time_ns\":3}\n",
+        J, MC, "status must be");
+}
+
+static void test_parse_edn_and_log(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        check_str("{:process 0, :type :invoke, :f :append, :key \"0\", "
+                  ":value \"x 0 0 y\"}\n"
+                  "{:process 1, :type :invoke, :f :get, :key \"0\", :value "
+                  "nil}\n"
+                  "{:process :nemesis, :type :info, :f :start, :value nil}\n"
+                  "{:process 0, :type :ok, :f :append, :key \"0\", :value "
+                  "\"x 0 0 y\"}\n"
+                  "{:process 1, :type :ok, :f :get, :key \"0\", :value "
+                  "\"\"}\n",
+                  E, MK),
+        LIN);
+    assert_int_equal(
+        check_str("header line\n"
+                  "INFO  jepsen.util - 0\t:invoke\t:write\t1\n"
+                  "INFO  jepsen.util - 0\t:ok\t:write\t1\n"
+                  "INFO  jepsen.util - 1   :invoke :cas    [1 2]\n"
+                  "INFO  jepsen.util - 1   :info   :cas    :timed-out\n"
+                  "INFO  jepsen.util - 2\t:invoke\t:read\tnil\n"
+                  "INFO  jepsen.util - 2\t:fail\t:read\t:timed-out\n"
+                  "INFO  jepsen.util - 3\t:invoke\t:read\tnil\n"
+                  "INFO  jepsen.util - 3\t:ok\t:read\t2\n"
+                  "INFO  jepsen.util - 3\t:invoke\t:read\tnil\n"
+                  "INFO  jepsen.util - 3\t:ok\t:read\t2\n",
+                  L, MR),
+        LIN);
+    assert_int_equal(check_str("INFO  jepsen.util - 0\t:invoke\t:write\t1\n"
+                               "INFO  jepsen.util - 0\t:ok\t:write\t1\n"
+                               "INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2]\n"
+                               "INFO  jepsen.util - 1\t:fail\t:cas\t[1 2]\n",
+                               L, MR),
+                     BAD);
+}
+
+/* ---- Generator ---- */
+
+static rz_check_verdict gen_verdict(const rz_check_gen_options *o,
+                                    char **text_out)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    rz_check_history *h = NULL;
+    char err[RZ_ERRMSG_BYTES];
+    rz_check_verdict v;
+    assert_non_null(f);
+    assert_int_equal(rz_check_gen_write(f, o), 0);
+    fclose(f);
+    f = fmemopen(buf, len, "r");
+    assert_int_equal(rz_check_history_read(f, J, MC, &h, err), 0);
+    fclose(f);
+    v = verdict_of(h, NULL);
+    if (text_out != NULL) {
+        *text_out = buf;
+    } else {
+        free(buf);
+    }
+    return v;
+}
+
+static void test_gen_linearizable(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        rz_check_gen_options o = {.n_ops = 4000,
+                                  .n_cases = 1 + (uint32_t)seed * 3u,
+                                  .n_processes = 4 + (uint32_t)seed * 3u,
+                                  .seed = seed,
+                                  .info_rate = 0.05 * (double)(seed % 3u)};
+        assert_int_equal(gen_verdict(&o, NULL), LIN);
+    }
+}
+
+static void test_gen_broken(void **state)
+{
+    (void)state;
+    for (int b = RZ_CHECK_BREAK_STALE_READ; b <= RZ_CHECK_BREAK_VERSION_JUMP;
+         b++) {
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            rz_check_gen_options o = {.n_ops = 3000,
+                                      .n_cases = 20,
+                                      .n_processes = 8,
+                                      .seed = seed * 11u,
+                                      .info_rate = 0.03,
+                                      .breaks = (rz_check_break)b};
+            if (gen_verdict(&o, NULL) != BAD) {
+                fail_msg("break %d seed %llu was not caught", b,
+                         (unsigned long long)o.seed);
+            }
+            /* The same seed without the break is fine. */
+            o.breaks = RZ_CHECK_BREAK_NONE;
+            assert_int_equal(gen_verdict(&o, NULL), LIN);
+        }
+    }
+}
+
+static void test_gen_deterministic(void **state)
+{
+    rz_check_gen_options o = {.n_ops = 500,
+                              .n_cases = 5,
+                              .n_processes = 3,
+                              .seed = 42,
+                              .info_rate = 0.1};
+    char *a = NULL, *b = NULL;
+    (void)state;
+    assert_int_equal(gen_verdict(&o, &a), LIN);
+    assert_int_equal(gen_verdict(&o, &b), LIN);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    o.n_ops = 0;
+    assert_int_equal(rz_check_gen_write(stdout, &o), RZ_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_register_basic),
+        cmocka_unit_test(test_register_cas_and_unknown),
+        cmocka_unit_test(test_register_backtracking),
+        cmocka_unit_test(test_kv),
+        cmocka_unit_test(test_case_model),
+        cmocka_unit_test(test_status_table),
+        cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_parse_jsonl),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_edn_and_log),
+        cmocka_unit_test(test_gen_linearizable),
+        cmocka_unit_test(test_gen_broken),
+        cmocka_unit_test(test_gen_deterministic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
