@@ -807,6 +807,8 @@ static void heal_all(world *w)
 static uint64_t chaos_until_ms;
 /* Virtual time of load and faults per seed (--horizon). */
 static uint64_t horizon_ms = 12000;
+/* Mitigations switched off in random runs (--off with --seed/--seeds). */
+static uint32_t random_off;
 
 static void chaos_tick(void *arg)
 {
@@ -1258,7 +1260,7 @@ static int run_seed(uint64_t seed, int n_nodes, bool verbose)
     int i;
     int rc;
 
-    world_init(&w, seed, n_nodes, 0);
+    world_init(&w, seed, n_nodes, random_off);
     w.verbose = verbose;
     w.check_votes = true;
     for (i = 1; i <= n_nodes; i++) {
@@ -1767,6 +1769,61 @@ static void sc_vote_durable(world *w)
     sc_finish(w);
 }
 
+/* Mitigation 6 (found by the simulator): the leader L hands over to A,
+ * but A's TimeoutNow is slow and the transfer times out; L then hands over
+ * to B. A campaigns first and L votes for it; then B, the target of L's
+ * current transfer, campaigns in the same term and raft 0.15 grants it a
+ * second vote (electionVote's is_transferee exception). */
+typedef struct sc_flag
+{
+    bool done;
+} sc_flag;
+
+static void sc_flag_cb(void *arg, int status)
+{
+    (void)status;
+    ((sc_flag *)arg)->done = true;
+}
+
+static bool sc_flag_done(world *w, void *arg)
+{
+    (void)w;
+    return ((sc_flag *)arg)->done;
+}
+
+static void sc_transfer_vote(world *w)
+{
+    static sc_flag f1, f2;
+    int l;
+
+    /* Node 1 wins the first election; 2 and 3 never time out on their
+     * own during the scenario. */
+    w->nodes[1].election_timeout_ms = 1000;
+    w->nodes[2].election_timeout_ms = 8000;
+    w->nodes[3].election_timeout_ms = 8000;
+    l = sc_baseline(w);
+    if (l != 1) {
+        violation(w, "scenario: node 1 was not the first leader");
+        return;
+    }
+    /* A = 2 hears node 1 late, B = 3 a little late; A and B cannot talk. */
+    rz_sim_link_delay(w->sim, 1, 2, 1100);
+    rz_sim_link_delay(w->sim, 1, 3, 300);
+    sc_cut(w, 2, 3);
+    run_until(w, sc_after(w, 1200), NULL, NULL);
+    memset(&f1, 0, sizeof f1);
+    memset(&f2, 0, sizeof f2);
+    RZ_ASSERT(rz_replica_transfer(w->nodes[1].rep, 2, sc_flag_cb, &f1) == 0);
+    tracef(w, "scenario: transfer n1 -> n2");
+    run_until(w, sc_after(w, 3000), sc_flag_done, &f1);
+    tracef(w, "scenario: transfer n1 -> n3");
+    if (rz_replica_transfer(w->nodes[1].rep, 3, sc_flag_cb, &f2) != 0) {
+        tracef(w, "scenario: second transfer refused");
+    }
+    run_until(w, sc_after(w, 3000), NULL, NULL);
+    sc_finish(w);
+}
+
 static int run_scenario(const char *name, uint32_t off, const char *expect,
                         bool verbose)
 {
@@ -1781,7 +1838,8 @@ static int run_scenario(const char *name, uint32_t off, const char *expect,
         return 2;
     }
     want_violation = strcmp(expect, "violation") == 0;
-    if (strcmp(name, "stale-read") == 0 || strcmp(name, "vote-durable") == 0) {
+    if (strcmp(name, "stale-read") == 0 || strcmp(name, "vote-durable") == 0 ||
+        strcmp(name, "transfer-vote") == 0) {
         nodes = 3;
     } else if (strcmp(name, "fig8") != 0 && strcmp(name, "stale-tail") != 0) {
         fprintf(stderr, "unknown scenario %s\n", name);
@@ -1795,6 +1853,8 @@ static int run_scenario(const char *name, uint32_t off, const char *expect,
         sc_stale_tail(&w);
     } else if (strcmp(name, "stale-read") == 0) {
         sc_stale_read(&w);
+    } else if (strcmp(name, "transfer-vote") == 0) {
+        sc_transfer_vote(&w);
     } else {
         sc_vote_durable(&w);
     }
@@ -1814,7 +1874,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: sim --seed N [--nodes 3|5] [--horizon MS] [--verbose]\n"
             "       sim --seeds N [--from S] [--nodes 3|5] [--horizon MS]\n"
-            "       sim --scenario fig8|stale-tail|stale-read|vote-durable\n"
+            "       sim --scenario fig8|stale-tail|stale-read|vote-durable|\n"
+            "           transfer-vote\n"
             "           [--off MASK] --expect violation|clean [--verbose]\n");
 }
 
@@ -1876,6 +1937,7 @@ int main(int argc, char **argv)
     if (scenario != NULL) {
         return run_scenario(scenario, off, expect, verbose);
     }
+    random_off = off;
     if (one) {
         return run_seed(seed, nodes, verbose);
     }
