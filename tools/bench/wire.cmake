@@ -1,0 +1,3 @@
+# ratusz-bench wire: the secure channel lives in rz_common, which every
+# benchmark links already.
+set(BENCH_LIBS "")
