@@ -414,7 +414,8 @@ struct rz_secure_uv
     bool want_writable;      /* a send was refused; call writable later */
     bool paused;
     bool reading;
-    bool in_callback; /* delivering events: closing waits for the unwind */
+    bool in_callback;   /* delivering events: closing waits for the unwind */
+    bool shutting_down; /* our final frame is sent; waiting for the peer's */
     bool closing;
     bool linger;          /* closing waits for the queue to drain */
     bool handles_closing; /* uv_close was called on the handles */
@@ -442,8 +443,10 @@ int rz_secure_uv_send(rz_secure_uv *s, const void *p, size_t n);
 void rz_secure_uv_pause(rz_secure_uv *s);
 void rz_secure_uv_resume(rz_secure_uv *s);
 
-/* Clean close: sends the final frame, lets the queue drain (bounded by
- * RZ_SECURE_LINGER_MS), closes; `closed` gets 0. Idempotent. */
+/* Clean close: sends the final frame and goes on delivering the peer's
+ * frames until the peer's final frame arrives (or RZ_SECURE_LINGER_MS
+ * passes), then closes once the queue drained; `closed` gets 0. Before the
+ * handshake is done it closes at once with RZ_ECANCELED. Idempotent. */
 void rz_secure_uv_shutdown(rz_secure_uv *s);
 
 /* Immediate close with `err` (queued frames are dropped); `closed` gets err.

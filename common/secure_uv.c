@@ -151,6 +151,12 @@ static void on_timer(uv_timer_t *t)
         maybe_close(s);
         return;
     }
+    if (s->shutting_down) {
+        /* The peer never answered our final frame: close anyway, once
+         * what we queued has left (bounded by one more linger). */
+        begin_close(s, 0, true);
+        return;
+    }
     rv = rz_secure_tick(&s->conn, uv_now(s->loop));
     if (rv != 0) {
         fail_close(s, rv);
@@ -381,10 +387,24 @@ void rz_secure_uv_shutdown(rz_secure_uv *s)
         begin_close(s, RZ_ECANCELED, false);
         return;
     }
-    if (!s->conn.sent_final && rz_secure_close(&s->conn) == 0) {
-        (void)flush(s);
+    if (s->shutting_down) {
+        return;
     }
-    begin_close(s, 0, true);
+    if (s->conn.state == RZ_SECURE_PEER_CLOSED) {
+        /* The peer is done already: our final frame ends it all. */
+        if (!s->conn.sent_final && rz_secure_close(&s->conn) == 0) {
+            (void)flush(s);
+        }
+        begin_close(s, 0, true);
+        return;
+    }
+    s->shutting_down = true;
+    if (rz_secure_close(&s->conn) != 0 || flush(s) != 0) {
+        begin_close(s, RZ_EIO, false);
+        return;
+    }
+    /* Keep reading: the peer may still send until its own final frame. */
+    uv_timer_start(&s->timer, on_timer, RZ_SECURE_LINGER_MS, 0);
 }
 
 void rz_secure_uv_abort(rz_secure_uv *s, int err)
