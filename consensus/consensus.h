@@ -230,6 +230,15 @@ typedef struct rz_member
 int rz_replica_bootstrap(const char *dir, const rz_member *members, size_t n,
                          char *errmsg);
 
+/* Forces a new configuration onto a stopped replica's log after the
+ * cluster lost its quorum for good (the `ratuszctl recover` step): run it
+ * once, on the survivor with the highest term and longest log, then copy
+ * its directory to the other survivors and start them. Appends one
+ * configuration entry in the log's current term. RZ_ENOTFOUND on an empty
+ * log, RZ_EINVAL for a list without a voter. */
+int rz_replica_recover(const char *dir, const rz_member *members, size_t n,
+                       char *errmsg);
+
 /* ---- Proposals ---------------------------------------------------------- */
 
 /* status: 0 (result/len hold the state machine's result bytes, borrowed for

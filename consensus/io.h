@@ -163,6 +163,9 @@ void rz_io__op_done(rz_io_core *core, rz_io_op *op, int status);
 
 /* Writes term 1 and the configuration entry to an empty log store. */
 int rz_io__bootstrap(rz_logstore *ls, const struct raft_configuration *conf);
+/* Appends a forced configuration entry (raft_io.recover). RZ_ENOTFOUND on
+ * an empty log. */
+int rz_io__recover(rz_logstore *ls, const struct raft_configuration *conf);
 
 /* ---- The mitigations (mitigate.c), each in one function ---------------- */
 

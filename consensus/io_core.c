@@ -389,30 +389,38 @@ static int io_bootstrap(struct raft_io *io,
     return raft_code_of(rv);
 }
 
-static int io_recover(struct raft_io *io, const struct raft_configuration *conf)
+int rz_io__recover(rz_logstore *ls, const struct raft_configuration *conf)
 {
     /* Appends the forced configuration as a new entry of the current term,
-     * as raft's own backend does. Runs before start, on a stopped node. */
-    rz_io_core *core = core_of(io);
+     * as raft's own backend does. Runs on a stopped node. */
     struct raft_buffer buf;
     rz_log_state st;
     rz_log_entry e;
     int rv;
 
-    rv = rz_logstore_load(core->ls, &st);
+    rv = rz_logstore_load(ls, &st);
     if (rv != 0) {
-        return raft_code_of(rv);
+        return rv;
+    }
+    if (st.term == 0 || st.last_index == 0) {
+        return RZ_ENOTFOUND; /* nothing to recover: bootstrap instead */
     }
     if (encode_conf(conf, &buf) != 0) {
-        return RAFT_NOMEM;
+        return RZ_ENOMEM;
     }
-    e.term = st.term > 0 ? st.term : 1;
+    e.term = st.term;
     e.type = RAFT_CHANGE;
     e.data = buf.base;
     e.len = buf.len;
-    rv = rz_logstore_append(core->ls, st.last_index + 1, &e, 1);
+    rv = rz_logstore_append(ls, st.last_index + 1, &e, 1);
     raft_free(buf.base);
-    return raft_code_of(rv);
+    return rv;
+}
+
+static int io_recover(struct raft_io *io, const struct raft_configuration *conf)
+{
+    rz_io_core *core = core_of(io);
+    return raft_code_of(rz_io__recover(core->ls, conf));
 }
 
 static int io_set_term(struct raft_io *io, raft_term term)

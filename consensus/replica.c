@@ -342,6 +342,45 @@ int rz_replica_bootstrap(const char *dir, const rz_member *members, size_t n,
     return rv;
 }
 
+int rz_replica_recover(const char *dir, const rz_member *members, size_t n,
+                       char *errmsg)
+{
+    struct raft_configuration conf;
+    rz_logstore *ls = NULL;
+    bool voter = false;
+    size_t i;
+    int rv;
+
+    if (dir == NULL || members == NULL || n == 0 ||
+        n > RZ_CONSENSUS_MAX_MEMBERS) {
+        rz_errmsg_set(errmsg, "recover needs a directory and 1 to %u members",
+                      RZ_CONSENSUS_MAX_MEMBERS);
+        return RZ_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        voter = voter || members[i].voter;
+    }
+    if (!voter) {
+        rz_errmsg_set(errmsg, "the recovered configuration needs a voter");
+        return RZ_EINVAL;
+    }
+    rv = config_of(members, n, &conf);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "bad member list: %s", rz_strerror(rv));
+        return rv;
+    }
+    rv = rz_logstore_open(dir, NULL, &ls, errmsg);
+    if (rv == 0) {
+        rv = rz_io__recover(ls, &conf);
+        if (rv != 0) {
+            rz_errmsg_set(errmsg, "recover %s: %s", dir, rz_strerror(rv));
+        }
+        rz_logstore_close(ls);
+    }
+    raft_configuration_close(&conf);
+    return rv;
+}
+
 static void close_cb(struct raft *r)
 {
     rz_replica *rep = r->data;

@@ -1824,6 +1824,67 @@ static void sc_transfer_vote(world *w)
     sc_finish(w);
 }
 
+/* Recovery after losing quorum for good: two of three replicas are gone;
+ * the survivor gets a forced one-voter configuration, starts alone, still
+ * holds every acknowledged case and takes writes again. */
+static void sc_recover(world *w)
+{
+    static sc_prop sp[6];
+    rz_member me;
+    char addr[16];
+    char errmsg[RZ_ERRMSG_BYTES];
+    sc_wait sw;
+    int l, i, k;
+
+    l = sc_baseline(w);
+    for (k = 0; k < 5; k++) {
+        sc_create(w, l, 300 + (uint64_t)k, &sp[k]);
+    }
+    for (k = 0; k < 5; k++) {
+        if (!run_until(w, sc_after(w, 3000), sc_prop_done, &sp[k]) ||
+            sp[k].status != 0) {
+            violation(w, "scenario: create %d was not acknowledged", k);
+            return;
+        }
+    }
+    for (i = 1; i <= w->n_nodes; i++) {
+        node_crash(w, &w->nodes[i]);
+    }
+    snprintf(addr, sizeof addr, "n%d", l);
+    me.id = (uint64_t)l;
+    me.address = addr;
+    me.voter = true;
+    if (rz_replica_recover(w->nodes[l].dir, &me, 1, errmsg) != 0) {
+        violation(w, "scenario: recover failed: %s", errmsg);
+        return;
+    }
+    tracef(w, "scenario: n%d recovered alone", l);
+    node_start(w, &w->nodes[l]);
+    sw = (sc_wait){0, 1u << l, 0, 0};
+    if (!run_until(w, sc_after(w, 10000), sc_leader_in, &sw)) {
+        violation(w, "scenario: the recovered node did not lead");
+        return;
+    }
+    sc_create(w, l, 400, &sp[5]);
+    if (!run_until(w, sc_after(w, 3000), sc_prop_done, &sp[5]) ||
+        sp[5].status != 0) {
+        violation(w, "scenario: the recovered node took no write");
+        return;
+    }
+    {
+        rz_storage_read *rd;
+        static rz_case cs;
+        RZ_ASSERT(rz_storage_read_begin(w->nodes[l].st, &rd) == 0);
+        /* Cases 1 (baseline), 2..6 (acknowledged) and 7 (after). */
+        for (k = 1; k <= 7; k++) {
+            if (rz_storage_case_get(rd, (uint64_t)k, &cs) != 0) {
+                violation(w, "scenario: case %d is missing after recover", k);
+            }
+        }
+        rz_storage_read_end(rd);
+    }
+}
+
 static int run_scenario(const char *name, uint32_t off, const char *expect,
                         bool verbose)
 {
@@ -1839,7 +1900,7 @@ static int run_scenario(const char *name, uint32_t off, const char *expect,
     }
     want_violation = strcmp(expect, "violation") == 0;
     if (strcmp(name, "stale-read") == 0 || strcmp(name, "vote-durable") == 0 ||
-        strcmp(name, "transfer-vote") == 0) {
+        strcmp(name, "transfer-vote") == 0 || strcmp(name, "recover") == 0) {
         nodes = 3;
     } else if (strcmp(name, "fig8") != 0 && strcmp(name, "stale-tail") != 0) {
         fprintf(stderr, "unknown scenario %s\n", name);
@@ -1855,6 +1916,8 @@ static int run_scenario(const char *name, uint32_t off, const char *expect,
         sc_stale_read(&w);
     } else if (strcmp(name, "transfer-vote") == 0) {
         sc_transfer_vote(&w);
+    } else if (strcmp(name, "recover") == 0) {
+        sc_recover(&w);
     } else {
         sc_vote_durable(&w);
     }
@@ -1875,7 +1938,7 @@ static void usage(void)
             "usage: sim --seed N [--nodes 3|5] [--horizon MS] [--verbose]\n"
             "       sim --seeds N [--from S] [--nodes 3|5] [--horizon MS]\n"
             "       sim --scenario fig8|stale-tail|stale-read|vote-durable|\n"
-            "           transfer-vote\n"
+            "           transfer-vote|recover\n"
             "           [--off MASK] --expect violation|clean [--verbose]\n");
 }
 
