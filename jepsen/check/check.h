@@ -184,7 +184,7 @@ typedef struct rz_check_options
 {
     double max_seconds;      /* whole run; 0 = no limit */
     uint64_t max_cache_mb;   /* memo table per key; 0 = 1024 */
-    double shrink_seconds;   /* per failing key; 0 = 2 s, <0 = no shrink */
+    double shrink_seconds;   /* all failing keys; 0 = 2 s, <0 = no shrink */
     bool stop_at_first_fail; /* stop after the first failing key */
 } rz_check_options;
 
@@ -200,9 +200,12 @@ typedef struct rz_check_result
     char *explanation; /* NUL-terminated, owned; "" when linearizable */
 } rz_check_result;
 
-/* Checks `h` (borrowed; not modified) with its model. Fills *res (caller
- * allocated; release with rz_check_result_close). `opts` may be NULL for
- * defaults. Returns 0 or RZ_ENOMEM; a verdict is never an error. */
+/* Checks `h` (borrowed) with its model. Its operations are not modified,
+ * but the kv model interns the strings appends build into h's string table,
+ * so one history must not be checked by two threads at once. Fills *res
+ * (caller allocated; release with rz_check_result_close). `opts` may be NULL
+ * for defaults. Returns 0, RZ_ENOMEM, or RZ_ETOOBIG when a kv string passes
+ * RZ_CHECK_MAX_STATE_BYTES; a verdict is never an error. */
 int rz_check_run(const rz_check_history *h, const rz_check_options *opts,
                  rz_check_result *res);
 /* Frees res->explanation. */

@@ -146,6 +146,7 @@ typedef struct frame
 {
     int32_t call; /* entry linearized at this depth */
     bool forced;  /* an observation taken greedily: no alternatives */
+    bool omitted; /* an optional operation decided "never happened" */
     uint64_t state_before;
 } frame;
 
@@ -159,6 +160,7 @@ typedef struct search
     const rz_check__op *ops;
     size_t n;
     uint64_t deadline_ns; /* 0 = none */
+    uint64_t max_steps;   /* 0 = none */
     uint64_t max_cache_mb;
     /* outputs */
     int verdict;
@@ -168,9 +170,12 @@ typedef struct search
     uint64_t best_state; /* state after them */
 } search;
 
+/* An operation that may or may not have taken effect: unknown outcome
+ * (its return is at +infinity), or relaxed while shrinking (it keeps its
+ * window: if it happened, it happened before its return). */
 static bool is_optional(const rz_check__op *op)
 {
-    return op->return_time == RZ_CHECK_TIME_NEVER;
+    return op->outcome == RZ_CHECK_UNKNOWN;
 }
 
 /* Operations that never change the state (reads, failed cas, definite
@@ -301,7 +306,7 @@ static int search_run(search *s)
     frame *stack = NULL;
     uint64_t *bits = NULL, *zob = NULL;
     cache c;
-    size_t n_def = 0, n_def_lin = 0, depth = 0;
+    size_t n_def = 0, n_def_lin = 0, depth = 0, n_omitted = 0;
     uint64_t state, hash = 0, seed = 0x5eed;
     int32_t head = (int32_t)(2u * n), cur;
     int rv;
@@ -340,8 +345,9 @@ static int search_run(search *s)
     for (;;) {
         const entry *en;
         s->steps++;
-        if ((s->steps & 4095u) == 0 && s->deadline_ns != 0 &&
-            now_ns() > s->deadline_ns) {
+        if ((s->steps & 4095u) == 0 &&
+            ((s->deadline_ns != 0 && now_ns() > s->deadline_ns) ||
+             (s->max_steps != 0 && s->steps > s->max_steps))) {
             s->verdict = VERDICT_UNKNOWN;
             goto out;
         }
@@ -366,16 +372,19 @@ static int search_run(search *s)
                     goto out;
                 }
                 if (added == 1) {
-                    stack[depth++] = (frame){cur, forced, state};
+                    stack[depth++] = (frame){cur, forced, false, state};
                     state = next;
                     hash = h2;
                     lift(e, cur);
                     n_def_lin += is_optional(op) ? 0u : 1u;
-                    if (depth > s->best_depth) {
+                    if (depth - n_omitted > s->best_depth) {
+                        size_t nb = 0;
                         for (size_t k = 0; k < depth; k++) {
-                            s->best[k] = (uint32_t)e[stack[k].call].op;
+                            if (!stack[k].omitted) {
+                                s->best[nb++] = (uint32_t)e[stack[k].call].op;
+                            }
                         }
-                        s->best_depth = depth;
+                        s->best_depth = nb;
                         s->best_state = state;
                     }
                     if (n_def_lin == n_def) {
@@ -400,9 +409,36 @@ static int search_run(search *s)
                 continue;
             }
         } else if (cur != head && is_optional(&s->ops[en->op])) {
-            /* Unknown outcomes have no deadline to meet. */
-            cur = en->next;
-            continue;
+            /* The return of an optional operation not linearized so far:
+             * from here on it did not happen. That is a choice like any
+             * other (memoised as done, state unchanged); the alternative,
+             * taking effect earlier, is explored by the other branches, so
+             * backtracking goes straight past it. */
+            int32_t call = en->match;
+            int32_t o = en->op;
+            size_t w = (size_t)o / 64u;
+            uint64_t bit = 1ull << ((size_t)o % 64u);
+            uint64_t h2 = hash ^ zob[o];
+            int added;
+            bits[w] |= bit;
+            added = cache_add(&c, h2 ^ state_hash(state), state, bits);
+            if (added < 0) {
+                if (added == RZ_ETOOBIG) {
+                    s->verdict = VERDICT_UNKNOWN;
+                } else {
+                    rv = added;
+                }
+                goto out;
+            }
+            if (added == 1) {
+                stack[depth++] = (frame){call, true, true, state};
+                n_omitted++;
+                hash = h2;
+                lift(e, call);
+                cur = e[head].next;
+                continue;
+            }
+            bits[w] &= ~bit;
         }
         /* A return (or a forced dead end): the operation returning here was
          * not linearized in time along this path. Undo choices back to the
@@ -421,6 +457,7 @@ static int search_run(search *s)
             state = f.state_before;
             unlift(e, f.call);
             n_def_lin -= is_optional(&s->ops[o]) ? 0u : 1u;
+            n_omitted -= f.omitted ? 1u : 0u;
             cur = e[f.call].next;
             if (!f.forced) {
                 break;
@@ -438,6 +475,9 @@ out:
 }
 
 /* ---- Shrinking ---- */
+
+/* Search steps one shrinking probe may take (tens of milliseconds). */
+#define SHRINK_PROBE_MAX_STEPS 500000u
 
 static bool is_mutation(const rz_check__op *op)
 {
@@ -460,13 +500,15 @@ static bool is_mutation(const rz_check__op *op)
  * only observed the state is dropped. A relaxed history allows every
  * linearization the original allows, so if it still fails, the original
  * fails for the reasons that remain. Returns false if the op is dropped. */
-static bool relax(rz_check__op *op)
+static bool relax(rz_check__op *op, bool keep_window)
 {
     if (!is_mutation(op)) {
         return false;
     }
     op->outcome = RZ_CHECK_UNKNOWN;
-    op->return_time = RZ_CHECK_TIME_NEVER;
+    if (!keep_window) {
+        op->return_time = RZ_CHECK_TIME_NEVER;
+    }
     if (op->f == RZ_CHECK_F_CREATE) {
         op->out1 = RZ_CHECK__NONE;
         op->out2 = RZ_CHECK__NONE;
@@ -477,6 +519,14 @@ static bool relax(rz_check__op *op)
     return true;
 }
 
+/* What a shrinking probe does with each operation. */
+enum {
+    KEEP_DROP = 0,    /* left out */
+    KEEP_AS_IS = 1,   /* as recorded */
+    KEEP_PENDING = 2, /* in flight at the prefix's end: relaxed, no return */
+    KEEP_RELAXED = 3  /* relaxed within its own window */
+};
+
 typedef struct shrink
 {
     search base; /* h, m, budget; ops/n set per probe */
@@ -484,7 +534,7 @@ typedef struct shrink
     size_t n_all;
     rz_check__op *work; /* n_all */
     uint32_t *best;     /* n_all */
-    uint8_t *keep;      /* per op: 0 drop, 1 keep as is, 2 relaxed */
+    uint8_t *keep;      /* per op: KEEP_* */
     uint32_t *map;      /* work index -> index in all */
     int64_t *def_ret;   /* sorted return times of definite ops */
     size_t n_def;
@@ -501,7 +551,8 @@ static int probe(shrink *sh, int *verdict)
             continue;
         }
         sh->work[n] = sh->all[i];
-        if (sh->keep[i] == 2 && !relax(&sh->work[n])) {
+        if (sh->keep[i] >= KEEP_PENDING &&
+            !relax(&sh->work[n], sh->keep[i] == KEEP_RELAXED)) {
             continue;
         }
         sh->map[n] = (uint32_t)i;
@@ -525,11 +576,11 @@ static void prefix_keep(shrink *sh, size_t k)
     for (size_t i = 0; i < sh->n_all; i++) {
         const rz_check__op *op = &sh->all[i];
         if (!is_optional(op) && op->return_time <= t) {
-            sh->keep[i] = 1;
+            sh->keep[i] = KEEP_AS_IS;
         } else if (op->invoke_time <= t) {
-            sh->keep[i] = 2;
+            sh->keep[i] = KEEP_PENDING;
         } else {
-            sh->keep[i] = 0;
+            sh->keep[i] = KEEP_DROP;
         }
     }
 }
@@ -572,16 +623,17 @@ static int shrink_run(shrink *sh, uint64_t deadline_ns, size_t *prefix_ops)
         *prefix_ops += sh->keep[i] != 0 ? 1u : 0u;
     }
     for (size_t i = 0; i < sh->n_all; i++) {
-        if (sh->keep[i] != 1 || now_ns() > deadline_ns) {
+        if (sh->keep[i] != KEEP_AS_IS || is_optional(&sh->all[i]) ||
+            now_ns() > deadline_ns) {
             continue;
         }
-        sh->keep[i] = 2;
+        sh->keep[i] = KEEP_RELAXED;
         rv = probe(sh, &verdict);
         if (rv != 0) {
             return rv;
         }
         if (verdict != VERDICT_BAD) {
-            sh->keep[i] = 1; /* needed to show the violation */
+            sh->keep[i] = KEEP_AS_IS; /* needed to show the violation */
         }
     }
     return 0;
@@ -659,10 +711,13 @@ static void explain_search(rz_check__text *t, const rz_check_history *h,
 static void explain_core(rz_check__text *t, const rz_check_history *h,
                          const shrink *sh, size_t prefix_ops)
 {
-    size_t n_core = 0, n_relaxed = 0;
+    size_t n_core = 0, n_maybe = 0;
     for (size_t i = 0; i < sh->n_all; i++) {
-        n_core += sh->keep[i] == 1 ? 1u : 0u;
-        n_relaxed += sh->keep[i] == 2 && is_mutation(&sh->all[i]) ? 1u : 0u;
+        bool def = sh->keep[i] == KEEP_AS_IS && !is_optional(&sh->all[i]);
+        n_core += def ? 1u : 0u;
+        n_maybe += sh->keep[i] != KEEP_DROP && !def && is_mutation(&sh->all[i])
+                       ? 1u
+                       : 0u;
     }
     rz_check__text_printf(t,
                           "  Shortest failing prefix: %zu of %zu operations. "
@@ -670,16 +725,19 @@ static void explain_core(rz_check__text *t, const rz_check_history *h,
                           "operation%s",
                           prefix_ops, sh->n_all, n_core,
                           n_core == 1 ? "" : "s");
-    if (n_relaxed > 0) {
+    if (n_maybe > 0) {
         rz_check__text_printf(t,
-                              ", with %zu other write%s that may or may not "
-                              "have taken effect (any time after their "
-                              "invocation) unable to explain it",
-                              n_relaxed, n_relaxed == 1 ? "" : "s");
+                              "; %zu other write%s of the prefix, had %s "
+                              "taken effect or not (within %s window, or "
+                              "any time after invocation if still "
+                              "pending), cannot explain it",
+                              n_maybe, n_maybe == 1 ? "" : "s",
+                              n_maybe == 1 ? "it" : "they",
+                              n_maybe == 1 ? "its" : "their");
     }
     rz_check__text_printf(t, ":\n");
     for (size_t i = 0; i < sh->n_all; i++) {
-        if (sh->keep[i] == 1) {
+        if (sh->keep[i] == KEEP_AS_IS && !is_optional(&sh->all[i])) {
             rz_check__text_printf(t, "    ");
             rz_check__op_print(t, h, &sh->all[i]);
             rz_check__text_printf(t, "\n");
@@ -689,9 +747,8 @@ static void explain_core(rz_check__text *t, const rz_check_history *h,
 
 static int explain_key(rz_check__text *t, const rz_check_history *h,
                        rz_check__model_ctx *m, const rz_check__op *ops,
-                       size_t n, const search *s, double shrink_seconds,
-                       uint64_t deadline_ns, uint64_t max_cache_mb,
-                       uint64_t *steps)
+                       size_t n, const search *s, uint64_t shrink_deadline_ns,
+                       uint64_t max_cache_mb, uint64_t *steps)
 {
     shrink sh;
     size_t prefix_ops = 0;
@@ -699,13 +756,20 @@ static int explain_key(rz_check__text *t, const rz_check_history *h,
     key_print(t, h, ops[0].key);
     rz_check__text_printf(t, " is not linearizable (%zu operations).\n", n);
     explain_search(t, h, ops, n, s);
-    if (shrink_seconds < 0) {
+    if (shrink_deadline_ns == 0) {
+        return 0;
+    }
+    if (now_ns() >= shrink_deadline_ns) {
+        rz_check__text_printf(t, "  (no time left to shrink this key)\n");
         return 0;
     }
     memset(&sh, 0, sizeof(sh));
     sh.base.h = h;
     sh.base.m = m;
     sh.base.max_cache_mb = max_cache_mb;
+    /* A probe that cannot decide quickly counts as "does not fail": the op
+     * is kept, which is always sound, and the budget goes to other ops. */
+    sh.base.max_steps = SHRINK_PROBE_MAX_STEPS;
     sh.all = ops;
     sh.n_all = n;
     sh.work = malloc(n * sizeof(*sh.work));
@@ -724,18 +788,14 @@ static int explain_key(rz_check__text *t, const rz_check_history *h,
     }
     RZ_ASSERT(sh.n_def > 0);
     qsort(sh.def_ret, sh.n_def, sizeof(*sh.def_ret), cmp_i64);
-    {
-        uint64_t budget =
-            (uint64_t)((shrink_seconds == 0 ? 2.0 : shrink_seconds) * 1e9);
-        uint64_t dl = now_ns() + budget;
-        if (deadline_ns != 0 && deadline_ns < dl) {
-            dl = deadline_ns;
-        }
-        rv = shrink_run(&sh, dl, &prefix_ops);
-    }
+    rv = shrink_run(&sh, shrink_deadline_ns, &prefix_ops);
     *steps += sh.steps;
     if (rv == 0) {
         explain_core(t, h, &sh, prefix_ops);
+        if (now_ns() > shrink_deadline_ns) {
+            rz_check__text_printf(t, "  (shrinking stopped at its time "
+                                     "budget; a smaller core may exist)\n");
+        }
     }
 out:
     free(sh.work);
@@ -758,7 +818,7 @@ int rz_check_run(const rz_check_history *h, const rz_check_options *opts,
     size_t *start = NULL;
     rz_check__op *sorted = NULL;
     uint32_t *best = NULL;
-    uint64_t t0 = now_ns(), deadline = 0;
+    uint64_t t0 = now_ns(), deadline = 0, shrink_dl = 0;
     int rv = RZ_ENOMEM;
 
     RZ_PRE(h != NULL && res != NULL);
@@ -825,10 +885,19 @@ int rz_check_run(const rz_check_history *h, const rz_check_options *opts,
                                   (unsigned long long)s.steps, n);
         } else if (s.verdict == VERDICT_BAD) {
             res->n_bad_keys++;
+            if (res->n_bad_keys == 1 && o.shrink_seconds >= 0) {
+                /* One shrinking budget for the whole run, so many failing
+                 * keys cannot multiply it. */
+                double budget_s =
+                    o.shrink_seconds == 0 ? 2.0 : o.shrink_seconds;
+                shrink_dl = now_ns() + (uint64_t)(budget_s * 1e9);
+                if (deadline != 0 && deadline < shrink_dl) {
+                    shrink_dl = deadline;
+                }
+            }
             if (res->n_bad_keys <= RZ_CHECK_MAX_EXPLAINED_KEYS) {
                 rv = explain_key(&text, h, &m, sorted + start[k], n, &s,
-                                 o.shrink_seconds, deadline, o.max_cache_mb,
-                                 &res->n_steps);
+                                 shrink_dl, o.max_cache_mb, &res->n_steps);
                 if (rv != 0) {
                     goto out;
                 }

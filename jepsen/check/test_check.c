@@ -202,6 +202,30 @@ static void test_register_backtracking(void **state)
     assert_int_equal(verdict_of(h, NULL), BAD);
 }
 
+/* The explanation shrinks a long history to the two operations that
+ * conflict: a write acknowledged before a read that missed it. */
+static void test_explanation_shrinks(void **state)
+{
+    rz_check_history *h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    char *ex = NULL;
+    char v[16];
+    (void)state;
+    for (int i = 0; i < 40; i++) {
+        snprintf(v, sizeof(v), "%d", i);
+        reg(h, i % 3, i * 100, i * 100 + 150, RZ_CHECK_F_WRITE, RZ_CHECK_OK, v,
+            NULL);
+        reg(h, 3, i * 100 + 160, i * 100 + 170, RZ_CHECK_F_READ, RZ_CHECK_OK,
+            i == 25 ? "3" : v, NULL);
+    }
+    assert_int_equal(verdict_of(h, &ex), BAD);
+    if (strstr(ex, "Smallest failing sub-history found: 2 operations") ==
+            NULL ||
+        strstr(ex, "read -> 3") == NULL) {
+        fail_msg("explanation not shrunk to 2 operations:\n%s", ex);
+    }
+    free(ex);
+}
+
 /* ---- kv ---- */
 
 static void test_kv(void **state)
@@ -646,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_register_basic),
         cmocka_unit_test(test_register_cas_and_unknown),
         cmocka_unit_test(test_register_backtracking),
+        cmocka_unit_test(test_explanation_shrinks),
         cmocka_unit_test(test_kv),
         cmocka_unit_test(test_case_model),
         cmocka_unit_test(test_status_table),
