@@ -58,6 +58,41 @@ static const char label_s2c[] = "ratusz/key/s2c";
 #define RX(c) ((crypto_secretstream_xchacha20poly1305_state *)(void *)(c)->rx)
 #define TRANSCRIPT(c) ((crypto_generichash_state *)(void *)(c)->transcript)
 
+/* The connection lifecycle as a table of allowed moves (STYLE.md habit
+ * 11), checked on every move:
+ *
+ *   server: HELLO -> CAUTH -> OPEN -> PEER_CLOSED
+ *   client: SAUTH -> SDONE -> OPEN -> PEER_CLOSED
+ *   any state but FAILED -> FAILED */
+static bool move_allowed(rz_secure_state from, rz_secure_state to)
+{
+    static const struct
+    {
+        rz_secure_state from, to;
+    } moves[] = {
+        {RZ_SECURE_HELLO, RZ_SECURE_CAUTH},
+        {RZ_SECURE_CAUTH, RZ_SECURE_OPEN},
+        {RZ_SECURE_SAUTH, RZ_SECURE_SDONE},
+        {RZ_SECURE_SDONE, RZ_SECURE_OPEN},
+        {RZ_SECURE_OPEN, RZ_SECURE_PEER_CLOSED},
+    };
+    if (to == RZ_SECURE_FAILED) {
+        return from != RZ_SECURE_FAILED;
+    }
+    for (size_t i = 0; i < RZ_ARRAY_LEN(moves); i++) {
+        if (moves[i].from == from && moves[i].to == to) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void set_state(rz_secure_conn *c, rz_secure_state to)
+{
+    RZ_ASSERT(move_allowed(c->state, to));
+    c->state = to;
+}
+
 static bool in_handshake(const rz_secure_conn *c)
 {
     return c->state == RZ_SECURE_HELLO || c->state == RZ_SECURE_SAUTH ||
@@ -110,7 +145,7 @@ static int fail(rz_secure_conn *c, int err, int code, const char *why)
     if (c->state == RZ_SECURE_FAILED) {
         return c->err;
     }
-    c->state = RZ_SECURE_FAILED;
+    set_state(c, RZ_SECURE_FAILED);
     c->err = err;
     if (why != NULL) {
         rz_errmsg_set(c->errmsg, "%s", why);
@@ -390,7 +425,7 @@ static int on_hello(rz_secure_conn *c, const uint8_t *p, size_t n)
     if (rv != 0) {
         return hs_fail(c, RZ_ENOMEM, "out of memory");
     }
-    c->state = RZ_SECURE_CAUTH;
+    set_state(c, RZ_SECURE_CAUTH);
     return 0;
 }
 
@@ -455,7 +490,7 @@ static int on_server_auth(rz_secure_conn *c, const uint8_t *p, size_t n)
     if (rv != 0) {
         return hs_fail(c, RZ_ENOMEM, "out of memory");
     }
-    c->state = RZ_SECURE_SDONE;
+    set_state(c, RZ_SECURE_SDONE);
     return 0;
 }
 
@@ -515,7 +550,7 @@ static int on_client_auth(rz_secure_conn *c, const uint8_t *p, size_t n,
         return hs_fail(c, RZ_ENOMEM, "out of memory");
     }
     wipe_handshake_secrets(c);
-    c->state = RZ_SECURE_OPEN;
+    set_state(c, RZ_SECURE_OPEN);
     ev->type = RZ_SECURE_EV_ESTABLISHED;
     return 0;
 }
@@ -535,7 +570,7 @@ static int on_server_done(rz_secure_conn *c, const uint8_t *p, size_t n,
                        "message does not open");
     }
     wipe_handshake_secrets(c);
-    c->state = RZ_SECURE_OPEN;
+    set_state(c, RZ_SECURE_OPEN);
     ev->type = RZ_SECURE_EV_ESTABLISHED;
     return 0;
 }
@@ -582,7 +617,7 @@ static int on_stream_frame(rz_secure_conn *c, const uint8_t *p, size_t n,
             return fail(c, RZ_EPROTO, RZ_SECURE_ERR_STREAM,
                         "the final frame carries data");
         }
-        c->state = RZ_SECURE_PEER_CLOSED;
+        set_state(c, RZ_SECURE_PEER_CLOSED);
         ev->type = RZ_SECURE_EV_CLOSED;
         return 0;
     }

@@ -889,6 +889,43 @@ static void test_envelope(void **state)
     rz_buf_close(&body);
 }
 
+static void counter_random(void *data, void *p, size_t n)
+{
+    uint8_t *seed = data;
+    memset(p, *seed, n);
+}
+
+/* A seeded random source makes the ephemeral key (and so the HELLO)
+ * reproducible, as a deterministic simulator needs. */
+static void test_seeded_ephemerals(void **state)
+{
+    rz_secure_config cfg;
+    rz_secure_conn a, b;
+    uint8_t seed_a = 1, seed_b = 2;
+    uint8_t hello_a[64];
+    size_t na = 0, nb = 0;
+    const uint8_t *p;
+    (void)state;
+    pair_cfg(&cfg, &fx.role_ids[RZ_ROLE_AGENT], RZ_ROLE_BIT(RZ_ROLE_NODE), 0);
+    cfg.random = counter_random;
+    cfg.random_data = &seed_a;
+    assert_int_equal(rz_secure_conn_init(&a, &cfg, true, 0, PAIR_WALL_MS), 0);
+    p = rz_secure_out(&a, &na);
+    assert_int_equal(na, 4 + 50);
+    memcpy(hello_a, p, na);
+    rz_secure_conn_close(&a);
+    assert_int_equal(rz_secure_conn_init(&a, &cfg, true, 0, PAIR_WALL_MS), 0);
+    p = rz_secure_out(&a, &na);
+    assert_memory_equal(p, hello_a, na);
+    cfg.random_data = &seed_b;
+    assert_int_equal(rz_secure_conn_init(&b, &cfg, true, 0, PAIR_WALL_MS), 0);
+    p = rz_secure_out(&b, &nb);
+    assert_int_equal(nb, na);
+    assert_memory_not_equal(p, hello_a, na);
+    rz_secure_conn_close(&a);
+    rz_secure_conn_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -909,6 +946,7 @@ int main(void)
         cmocka_unit_test(test_bytes_after_final_and_bad_use),
         cmocka_unit_test(test_error_frame_from_peer),
         cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_seeded_ephemerals),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
