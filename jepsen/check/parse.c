@@ -1238,7 +1238,9 @@ static int read_line(FILE *in, char **buf, size_t *cap, size_t *len)
 {
     size_t n = 0;
     int c;
-    while ((c = getc(in)) != EOF) {
+    /* One reader per stream: the unlocked variant is several times faster
+     * on multi-megabyte histories. */
+    while ((c = getc_unlocked(in)) != EOF) {
         if (c == '\n') {
             break;
         }
@@ -1281,7 +1283,7 @@ int rz_check_history_read(FILE *in, rz_check_format format,
     reader rd;
     char errbuf[RZ_ERRMSG_BYTES] = "";
     char *line = NULL, *scratch = NULL;
-    size_t cap = 0, len = 0, n_lines_nonblank = 0;
+    size_t cap = 0, len = 0, n_lines_nonblank = 0, scratch_cap = 0;
     lexer *lx = NULL;
     int rv;
 
@@ -1328,11 +1330,14 @@ int rz_check_history_read(FILE *in, rz_check_format format,
             continue;
         }
         n_lines_nonblank++;
-        free(scratch);
-        scratch = malloc(len + 1u);
-        if (scratch == NULL) {
-            rv = RZ_ENOMEM;
-            break;
+        if (len + 1u > scratch_cap) {
+            free(scratch);
+            scratch_cap = len + 1u;
+            scratch = malloc(scratch_cap);
+            if (scratch == NULL) {
+                rv = RZ_ENOMEM;
+                break;
+            }
         }
         if (format == RZ_CHECK_FORMAT_JEPSEN_LOG) {
             rv = record_from_log(line, len, scratch, &r, &ignored, errbuf);
