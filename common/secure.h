@@ -397,7 +397,8 @@ typedef struct rz_secure_uv_cbs
      * returned RZ_EBUSY. Optional. */
     void (*writable)(rz_secure_uv *s);
     /* The connection is gone: status 0 after a clean close by either side,
-     * or the RZ_E* error that ended it. Called exactly once. */
+     * or the RZ_E* error that ended it, with the local detail (never sent
+     * to the peer; for the log) in s->errmsg. Called exactly once. */
     void (*closed)(rz_secure_uv *s, int status);
 } rz_secure_uv_cbs;
 
@@ -421,8 +422,9 @@ struct rz_secure_uv
     bool handles_closing; /* uv_close was called on the handles */
     int close_status;
     int handles_open;
-    uint8_t *rbuf; /* RZ_SECURE_READ_CHUNK_BYTES */
-    size_t rpos;   /* unprocessed bytes rbuf[rpos..rlen) */
+    char errmsg[RZ_ERRMSG_BYTES]; /* why it failed; set before `closed` */
+    uint8_t *rbuf;                /* RZ_SECURE_READ_CHUNK_BYTES */
+    size_t rpos;                  /* unprocessed bytes rbuf[rpos..rlen) */
     size_t rlen;
 };
 

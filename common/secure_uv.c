@@ -28,6 +28,9 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     }
     RZ_ASSERT(s->queued_bytes == 0);
+    if (s->errmsg[0] == '\0') {
+        rz_errmsg_set(s->errmsg, "%s", rz_secure_errmsg(&s->conn));
+    }
     rz_secure_conn_close(&s->conn);
     free(s->rbuf);
     s->rbuf = NULL;
@@ -42,6 +45,7 @@ static void on_write(uv_write_t *req, int status)
     s->queued_bytes -= w->n;
     free(w);
     if (status < 0 && !s->closing) {
+        rz_errmsg_set(s->errmsg, "write failed: %s", uv_strerror(status));
         begin_close(s, RZ_EIO, false);
         return;
     }
@@ -257,6 +261,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
+    rz_errmsg_set(s->errmsg, "read failed: %s", uv_strerror((int)nread));
     begin_close(s, RZ_EIO, false);
 }
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ typedef struct peer
     int status;
     uint64_t frames;
     bool order_ok;
+    char errmsg[RZ_ERRMSG_BYTES];
 } peer;
 
 typedef struct world
@@ -66,6 +68,7 @@ static void on_closed(rz_secure_uv *s, int status)
     peer *p = s->data;
     p->closed = true;
     p->status = status;
+    snprintf(p->errmsg, sizeof(p->errmsg), "%s", s->errmsg);
     if (W->server.closed && W->client.closed) {
         uv_close((uv_handle_t *)&W->listener, NULL);
         uv_close((uv_handle_t *)&W->check, NULL);
@@ -290,6 +293,10 @@ static void test_wrong_role_over_tcp(void **state)
     world_finish(&w);
     assert_int_equal(w.server.status, RZ_EDENIED);
     assert_int_equal(w.client.status, RZ_EAUTH);
+    /* The detail stays local: the server knows why, the client only that
+     * the handshake failed. */
+    assert_non_null(strstr(w.server.errmsg, "role agent may not connect"));
+    assert_non_null(strstr(w.client.errmsg, "error code 1"));
     assert_false(w.server.established);
     assert_false(w.client.established);
 }
