@@ -704,6 +704,10 @@ int rz_secure_feed(rz_secure_conn *c, const void *data, size_t n, size_t *used,
             take = take < n - off ? take : n - off;
             rz_buf_append(&c->in, p + off, take);
             off += take;
+            if (c->in.err != 0) {
+                rv = fail(c, RZ_ENOMEM, RZ_SECURE_ERR_STREAM, "out of memory");
+                break;
+            }
             if (c->in.len < RZ_FRAME_HEADER_BYTES) {
                 break;
             }
