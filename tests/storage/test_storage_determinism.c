@@ -575,6 +575,40 @@ static void test_corrupt_records(void **state)
         rz_storage_apply(e.s, e.index + 1, cmd.data, cmd.len, &out),
         RZ_ECORRUPT);
     assert_int_equal(rz_storage_applied_index(e.s), e.index);
+    /* A failure in the middle of a batch undoes the whole batch and leaves
+     * the callers' result buffers as they were. */
+    {
+        rz_buf cmds[3], res[3];
+        rz_storage_entry en[3];
+        uint8_t before[32], after[32];
+        /* (Incremental only: the pokes above changed records behind its
+         * back, which a scan would show.) */
+        assert_int_equal(rz_storage_checksum(e.s, before, NULL), 0);
+        assert_int_equal(rz_storage_checksum_scan(e.s, false, after, NULL), 0);
+        assert_memory_not_equal(before, after, 32);
+        for (int i = 0; i < 3; i++) {
+            rz_buf_init(&cmds[i], 1024);
+            rz_buf_init(&res[i], 1024);
+            rz_buf_append(&res[i], "x", 1);
+        }
+        rz_cmd_comment_encode(&cmds[0], NULL, e.now_ms, 3, true, "fine", agent);
+        rz_cmd_status_encode(&cmds[1], NULL, e.now_ms, 1, 0,
+                             RZ_STATUS_IN_PROGRESS, NULL, agent);
+        rz_cmd_noop_encode(&cmds[2], NULL, e.now_ms);
+        for (int i = 0; i < 3; i++) {
+            en[i] = (rz_storage_entry){e.index + 1 + (uint64_t)i, cmds[i].data,
+                                       cmds[i].len};
+        }
+        assert_int_equal(rz_storage_apply_batch(e.s, en, 3, res), RZ_ECORRUPT);
+        assert_int_equal(rz_storage_applied_index(e.s), e.index);
+        assert_int_equal(rz_storage_checksum(e.s, after, NULL), 0);
+        assert_memory_equal(before, after, 32);
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(res[i].len, 1);
+            rz_buf_close(&cmds[i]);
+            rz_buf_close(&res[i]);
+        }
+    }
     env_close(&e);
 
     /* Random bit flips in a case record: a clean error or a valid case,
