@@ -236,8 +236,10 @@ typedef enum rz_secure_errcode {
 #define RZ_SECURE_FRAME_BYTES(n) \
     ((size_t)RZ_FRAME_HEADER_BYTES + RZ_STREAM_ABYTES + (size_t)(n))
 
-/* Policy hook of a listener: return 0 to accept the (already verified) peer
- * credential, or RZ_EDENIED. */
+/* Policy hook, on either side: called with the peer's credential once it is
+ * verified (cluster, signature, expiry, role); return 0 to accept it or
+ * RZ_EDENIED. A listener may restrict names; a node dialing peer 3 checks
+ * that the credential names node id 3. */
 typedef int (*rz_secure_policy_fn)(void *data, const rz_credential *peer);
 
 /* Draws n random bytes for an ephemeral key seed. Tests and the simulator
@@ -256,7 +258,7 @@ typedef struct rz_secure_config
     /* Time the handshake may take, from init; 0 means
      * RZ_SECURE_HANDSHAKE_TIMEOUT_MS. */
     uint64_t handshake_timeout_ms;
-    rz_secure_policy_fn policy; /* optional, server side */
+    rz_secure_policy_fn policy; /* optional */
     void *policy_data;
     rz_secure_random_fn random; /* optional; NULL: libsodium's CSPRNG */
     void *random_data;

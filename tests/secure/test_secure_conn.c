@@ -247,6 +247,12 @@ static int deny_name_n2(void *data, const rz_credential *peer)
     return strcmp(peer->name, "n2") == 0 ? RZ_EDENIED : 0;
 }
 
+static int expect_node_2(void *data, const rz_credential *peer)
+{
+    (void)data;
+    return peer->node_id == 2 ? 0 : RZ_EDENIED;
+}
+
 static void test_wrong_role(void **state)
 {
     rz_secure_config cc, sc;
@@ -290,6 +296,22 @@ static void test_wrong_role(void **state)
     pair_pump(&pr);
     assert_int_equal(calls, 2);
     assert_int_equal(pr.server.established, 1);
+    pair_close(&pr);
+    /* A node dialing what it believes is node 2 reaches node n1: refused. */
+    sc.policy = NULL;
+    sc.id = &fx.node1;
+    cc.id = &fx.role_ids[RZ_ROLE_NODE];
+    cc.policy = expect_node_2;
+    pair_init(&pr, &cc, &sc, PAIR_WALL_MS);
+    pair_pump(&pr);
+    assert_error_frame(&pr.client, RZ_EDENIED, RZ_SECURE_ERR_HANDSHAKE);
+    assert_failed_silently(&pr.server, RZ_EAUTH);
+    pair_close(&pr);
+    sc.id = &fx.node2;
+    pair_init(&pr, &cc, &sc, PAIR_WALL_MS);
+    pair_pump(&pr);
+    assert_int_equal(pr.client.established, 1);
+    assert_int_equal(rz_secure_peer(&pr.client.c)->node_id, 2);
     pair_close(&pr);
 }
 
