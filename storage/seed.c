@@ -158,6 +158,18 @@ static int parse_line(seed *sd, char **f, size_t nf, size_t line)
             return add_item(sd, &it, line);
         }
         /* '*': every district defined so far. */
+        {
+            bool any = false;
+            for (size_t i = 0; i < sd->n && !any; i++) {
+                any = sd->items[i].type == RZ_CAT_DISTRICT;
+            }
+            if (!any) {
+                rz_errmsg_set(sd->errmsg,
+                              "line %zu: '*' but no district is defined above",
+                              line);
+                return RZ_EINVAL;
+            }
+        }
         for (size_t i = 0, end = sd->n; i < end; i++) {
             if (sd->items[i].type != RZ_CAT_DISTRICT) {
                 continue;

@@ -1408,6 +1408,8 @@ static void test_seed_warsaw(void **state)
             "rule\tS\tX\n",
             "street\tX\tY\n",
             "district\tX\tok\nunit\tU\t\n",
+            "rule\tS\t*\tU\n",
+            "district\tX\tName\t\n",
         };
         for (size_t i = 0; i < RZ_ARRAY_LEN(bad); i++) {
             size_t n = 0;
