@@ -145,7 +145,9 @@ int rz_storage_apply(rz_storage *s, uint64_t index, const void *cmd,
 /* The same for a batch of entries with increasing indexes in ONE LMDB txn
  * (this is what gives throughput). results is an array of n caller-owned
  * buffers; results[i] gets entry i's result appended. On a node failure the
- * whole batch is undone. */
+ * whole batch is undone and every results[i] is cut back to its length
+ * before the call. A results buffer that hits its own cap does not undo
+ * the batch: it is committed and that buffer's error is returned. */
 typedef struct rz_storage_entry
 {
     uint64_t index;
