@@ -28,6 +28,7 @@
 
 #include "common/common.h"
 #include "consensus/consensus.h"
+#include "jepsen/check/check.h"
 #include "storage/storage.h"
 
 #define MAX_NODES 6 /* five replicas and one that joins later */
@@ -75,11 +76,12 @@ typedef struct op
     uint32_t expected_version;
     uint8_t to_status;
     uint64_t invoke_ms, complete_ms;
-    int result;          /* RES_* */
-    int code;            /* the state machine's result code */
-    uint32_t version;    /* after the write / as read */
-    uint8_t status;      /* as read */
-    uint64_t acked_case; /* create: the case id returned */
+    uint64_t invoke_seq, complete_seq; /* w->clock: exact real-time order */
+    int result;                        /* RES_* */
+    int code;                          /* the state machine's result code */
+    uint32_t version;                  /* after the write / as read */
+    uint8_t status;                    /* as read */
+    uint64_t acked_case;               /* create: the case id returned */
     int attempts;
 } op;
 
@@ -123,6 +125,7 @@ struct world
     size_t n_cases;
     bool load_on;
     bool check_votes;
+    uint64_t clock; /* logical time of client invocations and completions */
 
     char trace[TRACE_LINES][TRACE_LINE_BYTES];
     size_t trace_n;
@@ -534,6 +537,7 @@ static void client_done(client *c, int result)
     op *o = &w->ops[c->busy_op];
     o->result = result;
     o->complete_ms = rz_sim_now_ms(w->sim);
+    o->complete_seq = ++w->clock;
     c->busy_op = -1;
 }
 
@@ -718,6 +722,7 @@ static void client_issue(client *c)
     memset(o, 0, sizeof *o);
     o->client = c->idx;
     o->invoke_ms = rz_sim_now_ms(w->sim);
+    o->invoke_seq = ++w->clock;
     dice = rz_sim_rand(w->sim) % 100;
     if (dice < 45 || w->n_cases == 0) {
         o->kind = OP_CREATE;
@@ -1252,6 +1257,94 @@ static void check_history(world *w)
     }
 }
 
+/* Linearizability of the client history, per case, with the checker of
+ * jepsen/check (the case model: create, status change with expected
+ * version, read). Operations that never completed have unknown outcome. */
+static void check_linearizable(world *w)
+{
+    rz_check_history *h = NULL;
+    rz_check_result res;
+    size_t k;
+
+    RZ_ASSERT(rz_check_history_create(RZ_CHECK_MODEL_CASE, &h) == 0);
+    for (k = 0; k < w->n_ops; k++) {
+        const op *o = &w->ops[k];
+        rz_check_op c;
+        char key[24];
+        uint64_t cid = o->kind == OP_CREATE ? o->acked_case : o->case_id;
+        if (cid == 0) {
+            continue; /* a create nobody learned the id of: never read */
+        }
+        memset(&c, 0, sizeof c);
+        snprintf(key, sizeof key, "%" PRIu64, cid);
+        c.process = o->client;
+        c.key = key;
+        c.key_len = strlen(key);
+        c.invoke_time = (int64_t)o->invoke_seq;
+        c.return_time = o->result == RES_PENDING || o->result == RES_INFO
+                            ? RZ_CHECK_TIME_NEVER
+                            : (int64_t)o->complete_seq;
+        c.version = RZ_CHECK_VERSION_NONE;
+        c.expected_version = RZ_CHECK_VERSION_NONE;
+        if (o->result == RES_PENDING || o->result == RES_INFO) {
+            c.outcome = RZ_CHECK_UNKNOWN;
+        } else if (o->result == RES_FAIL) {
+            c.outcome = RZ_CHECK_FAIL;
+        } else {
+            c.outcome = RZ_CHECK_OK;
+        }
+        if (o->kind == OP_CREATE) {
+            c.f = RZ_CHECK_F_CREATE;
+            c.status = RZ_CHECK_STATUS_NEW;
+            c.version = 1;
+        } else if (o->kind == OP_STATUS) {
+            c.f = RZ_CHECK_F_SET_STATUS;
+            c.status = (rz_check_status)(o->to_status + 1);
+            c.expected_version = o->expected_version > 0
+                                     ? (int64_t)o->expected_version
+                                     : RZ_CHECK_VERSION_NONE;
+            if (c.outcome == RZ_CHECK_OK && o->code != 0) {
+                c.outcome = RZ_CHECK_FAIL;
+                /* A refused transition is reported as "did not happen":
+                 * the checker's table allows CLOSED -> IN_PROGRESS, which
+                 * storage only does through the reopen command. */
+                c.fail_reason = o->code == RZ_EVERSION
+                                    ? RZ_CHECK_FAIL_VERSION_MISMATCH
+                                    : RZ_CHECK_FAIL_OTHER;
+            } else if (c.outcome == RZ_CHECK_OK) {
+                c.version = o->version;
+            }
+        } else {
+            c.f = RZ_CHECK_F_CASE_READ;
+            if (c.outcome == RZ_CHECK_OK && o->code == 0) {
+                c.status = (rz_check_status)(o->status + 1);
+                c.version = o->version;
+            } else if (c.outcome == RZ_CHECK_OK) {
+                c.status = RZ_CHECK_STATUS_NONE;
+            }
+        }
+        RZ_ASSERT(rz_check_history_add(h, &c) == 0);
+    }
+    memset(&res, 0, sizeof res);
+    {
+        rz_check_options opts;
+        memset(&opts, 0, sizeof opts);
+        opts.max_seconds = 20;
+        opts.shrink_seconds = 1;
+        RZ_ASSERT(rz_check_run(h, &opts, &res) == 0);
+    }
+    if (res.verdict == RZ_CHECK_NOT_LINEARIZABLE) {
+        fprintf(stderr, "checker (seed %" PRIu64 "):\n%s\n", w->seed,
+                res.explanation);
+        violation(w, "client history is not linearizable (%zu of %zu cases)",
+                  res.n_bad_keys, res.n_keys);
+    } else if (res.verdict != RZ_CHECK_LINEARIZABLE) {
+        tracef(w, "checker: search budget ran out on %zu cases", res.n_unknown);
+    }
+    rz_check_result_close(&res);
+    rz_check_history_destroy(h);
+}
+
 /* ---- Random runs -------------------------------------------------------- */
 
 static int run_seed(uint64_t seed, int n_nodes, bool verbose)
@@ -1293,6 +1386,9 @@ static int run_seed(uint64_t seed, int n_nodes, bool verbose)
     }
     if (!w.failed) {
         check_history(&w);
+    }
+    if (!w.failed) {
+        check_linearizable(&w);
     }
     rc = w.failed ? 1 : 0;
     if (w.failed) {
