@@ -1238,6 +1238,14 @@ static int read_line(FILE *in, char **buf, size_t *cap, size_t *len)
 {
     size_t n = 0;
     int c;
+    if (*cap == 0) {
+        /* Always a buffer, even for an empty first line. */
+        *buf = malloc(4096);
+        if (*buf == NULL) {
+            return RZ_ENOMEM;
+        }
+        *cap = 4096;
+    }
     /* One reader per stream: the unlocked variant is several times faster
      * on multi-megabyte histories. */
     while ((c = getc_unlocked(in)) != EOF) {

@@ -103,6 +103,7 @@ static int cache_add(cache *c, uint64_t hash, uint64_t state,
         j = (j + 1u) & (c->n_slots - 1u);
     }
     RZ_ASSERT(c->slots[j] == 0);
+    RZ_ASSERT(c->count * 2u <= c->n_slots);
     if (c->len + rec > c->cap) {
         size_t cap = c->cap == 0 ? 4096u : c->cap * 2u;
         uint64_t *a;
@@ -223,6 +224,7 @@ static int entry_cmp(const void *pa, const void *pb)
 static void lift(entry *e, int32_t i)
 {
     entry *c = &e[i], *r = &e[c->match];
+    RZ_PRE(c->is_call && !r->is_call && r->match == i);
     e[c->prev].next = c->next;
     e[c->next].prev = c->prev;
     e[r->prev].next = r->next;
@@ -234,6 +236,9 @@ static void unlift(entry *e, int32_t i)
     entry *c = &e[i];
     int32_t ri = c->match;
     entry *r = &e[ri];
+    RZ_PRE(c->is_call && !r->is_call);
+    /* Both are unlinked now (lifts are undone in reverse order). */
+    RZ_ASSERT(e[r->prev].next != ri && e[c->prev].next != i);
     e[r->prev].next = ri;
     e[r->next].prev = ri;
     e[c->prev].next = i;
@@ -387,6 +392,7 @@ static int search_run(search *s)
                         s->best_depth = nb;
                         s->best_state = state;
                     }
+                    RZ_ASSERT(n_def_lin <= n_def && depth <= n);
                     if (n_def_lin == n_def) {
                         s->verdict = VERDICT_OK;
                         goto out;

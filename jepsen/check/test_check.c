@@ -584,6 +584,137 @@ static void test_parse_edn_and_log(void **state)
                      BAD);
 }
 
+/* Random damage to valid histories of every format: each parse either
+ * succeeds (then the check runs) or fails cleanly with RZ_EMALFORMED. The
+ * sanitizer build turns any memory error into a failure. */
+static void test_parse_mutations(void **state)
+{
+    static const struct
+    {
+        rz_check_format fmt;
+        rz_check_model model;
+        const char *text;
+    } seeds[] = {
+        {J, MC,
+         "{\"process\":0,\"type\":\"invoke\",\"f\":\"create\",\"value\":null,"
+         "\"time_ns\":1}\n"
+         "{\"process\":0,\"type\":\"ok\",\"f\":\"create\",\"key\":\"7\","
+         "\"value\":{\"status\":\"NEW\",\"version\":1},\"time_ns\":2}\n"
+         "{\"process\":1,\"type\":\"invoke\",\"f\":\"set-status\",\"key\":"
+         "\"7\",\"value\":{\"status\":\"TRIAGE\",\"expected_version\":1},"
+         "\"time_ns\":3}\n"
+         "{\"process\":1,\"type\":\"ok\",\"f\":\"set-status\",\"key\":\"7\","
+         "\"value\":{\"status\":\"TRIAGE\",\"version\":2},\"time_ns\":4}\n"},
+        {E, MK,
+         "{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x\"}\n"
+         "{:process 0, :type :ok, :f :append, :key \"0\", :value \"x\"}\n"
+         "{:process 1, :type :invoke, :f :get, :key \"0\", :value nil}\n"
+         "{:process 1, :type :ok, :f :get, :key \"0\", :value \"x\"}\n"},
+        {L, MR,
+         "INFO  jepsen.util - 0\t:invoke\t:write\t1\n"
+         "INFO  jepsen.util - 0\t:ok\t:write\t1\n"
+         "INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2]\n"
+         "INFO  jepsen.util - 1\t:fail\t:cas\t[1 2]\n"},
+    };
+    static const char alphabet[] = "{}[]\":,\\ \n\t0-9aZ\x00\xff:u";
+    uint64_t rng = 12345;
+    size_t n_ok = 0, n_bad = 0;
+    /* RZ_CHECK_MUTATIONS=100000 runs a longer fuzzing session by hand. */
+    const char *env = getenv("RZ_CHECK_MUTATIONS");
+    int iters = env != NULL ? atoi(env) : 400;
+    (void)state;
+    for (size_t k = 0; k < RZ_ARRAY_LEN(seeds); k++) {
+        size_t len = strlen(seeds[k].text);
+        char *buf = malloc(len + 8u);
+        assert_non_null(buf);
+        for (int iter = 0; iter < iters; iter++) {
+            size_t n = len;
+            rz_check_history *h = NULL;
+            char err[RZ_ERRMSG_BYTES];
+            FILE *f;
+            int rv;
+            memcpy(buf, seeds[k].text, len);
+            for (int m = 0; m < 1 + iter % 4; m++) {
+                size_t pos;
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                pos = (size_t)(rng >> 33) % n;
+                switch ((rng >> 20) % 3u) {
+                case 0: /* replace */
+                    buf[pos] = alphabet[(rng >> 8) % (sizeof(alphabet) - 1u)];
+                    break;
+                case 1: /* delete */
+                    memmove(buf + pos, buf + pos + 1u, n - pos - 1u);
+                    n--;
+                    break;
+                default: /* insert */
+                    memmove(buf + pos + 1u, buf + pos, n - pos);
+                    buf[pos] = alphabet[(rng >> 8) % (sizeof(alphabet) - 1u)];
+                    n++;
+                    break;
+                }
+            }
+            f = fmemopen(buf, n, "r");
+            assert_non_null(f);
+            rv =
+                rz_check_history_read(f, seeds[k].fmt, seeds[k].model, &h, err);
+            fclose(f);
+            if (rv == 0) {
+                rz_check_result res;
+                assert_int_equal(rz_check_run(h, NULL, &res), 0);
+                rz_check_result_close(&res);
+                rz_check_history_destroy(h);
+                n_ok++;
+            } else {
+                assert_int_equal(rv, RZ_EMALFORMED);
+                assert_null(h);
+                assert_true(strlen(err) > 0);
+                n_bad++;
+            }
+        }
+        free(buf);
+    }
+    /* Both paths were exercised. */
+    assert_true(n_ok > 10);
+    assert_true(n_bad > 10);
+}
+
+/* Budgets: 20 concurrent writes and a read of a value nobody wrote. Proving
+ * that takes every order of the writes, so small budgets end in UNKNOWN and
+ * a generous one in NOT_LINEARIZABLE. */
+static rz_check_history *hard_history(int n_writes)
+{
+    rz_check_history *h = new_hist(RZ_CHECK_MODEL_REGISTER);
+    char v[16];
+    for (int i = 0; i < n_writes; i++) {
+        snprintf(v, sizeof(v), "%d", i);
+        reg(h, i, 0, 100, RZ_CHECK_F_WRITE, RZ_CHECK_OK, v, NULL);
+    }
+    reg(h, 99, 200, 210, RZ_CHECK_F_READ, RZ_CHECK_OK, "999", NULL);
+    return h;
+}
+
+static void test_budgets(void **state)
+{
+    rz_check_history *h;
+    rz_check_result res;
+    rz_check_options o = {.max_cache_mb = 1, .shrink_seconds = -1};
+    (void)state;
+    h = hard_history(20);
+    assert_int_equal(rz_check_run(h, &o, &res), 0);
+    assert_int_equal(res.verdict, RZ_CHECK_UNKNOWN_VERDICT);
+    assert_int_equal(res.n_unknown, 1);
+    assert_non_null(strstr(res.explanation, "budget"));
+    rz_check_result_close(&res);
+    o = (rz_check_options){.max_seconds = 0.2, .shrink_seconds = -1};
+    assert_int_equal(rz_check_run(h, &o, &res), 0);
+    assert_int_equal(res.verdict, RZ_CHECK_UNKNOWN_VERDICT);
+    assert_true(res.seconds < 2.0);
+    rz_check_result_close(&res);
+    rz_check_history_destroy(h);
+    h = hard_history(8);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+}
+
 /* ---- Generator ---- */
 
 static rz_check_verdict gen_verdict(const rz_check_gen_options *o,
@@ -678,6 +809,8 @@ int main(void)
         cmocka_unit_test(test_parse_jsonl),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_edn_and_log),
+        cmocka_unit_test(test_parse_mutations),
+        cmocka_unit_test(test_budgets),
         cmocka_unit_test(test_gen_linearizable),
         cmocka_unit_test(test_gen_broken),
         cmocka_unit_test(test_gen_deterministic),

@@ -48,6 +48,20 @@ printf '%s\n' \
     >"$tmp/stale.jsonl"
 expect 1 "not linearizable" --model register --format jsonl - <"$tmp/stale.jsonl"
 
+# A budget that runs out gives the verdict "unknown" and exit 3: twenty
+# concurrent writes and a read of a value nobody wrote.
+: >"$tmp/hard.jsonl"
+for i in $(seq 0 19); do
+    printf '{"process":%d,"type":"invoke","f":"write","value":%d,"time_ns":0}\n' "$i" "$i" >>"$tmp/hard.jsonl"
+done
+for i in $(seq 0 19); do
+    printf '{"process":%d,"type":"ok","f":"write","value":%d,"time_ns":100}\n' "$i" "$i" >>"$tmp/hard.jsonl"
+done
+printf '%s\n' '{"process":99,"type":"invoke","f":"read","value":null,"time_ns":200}' \
+    '{"process":99,"type":"ok","f":"read","value":999,"time_ns":210}' >>"$tmp/hard.jsonl"
+expect 3 "unknown" --model register --format jsonl --max-memory-mb 1 "$tmp/hard.jsonl"
+expect 3 "unknown" --model register --format jsonl --timeout 0.2 "$tmp/hard.jsonl"
+
 # Synthetic histories: 100,000 operations over 1,000 cases.
 for b in none stale-read lost-write duplicate-create version-jump; do
     f="$tmp/gen-$b.jsonl"
