@@ -4,7 +4,6 @@
 #include "internal.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 /* ---- Names ---------------------------------------------------------------
@@ -169,10 +168,22 @@ static uint64_t year_of_day(uint64_t days)
 
 void rz_storage__number(uint64_t case_id, uint64_t created_ms, char out[32])
 {
-    uint64_t year = year_of_day(created_ms / 86400000u);
-    int n = snprintf(out, 32, "%llu/%02u", (unsigned long long)case_id,
-                     (unsigned)(year % 100u));
-    RZ_POST(n > 0 && n < 32);
+    /* By hand rather than snprintf: every case read formats one. */
+    uint64_t yy = year_of_day(created_ms / 86400000u) % 100u;
+    char digits[20];
+    size_t n = 0, k = 0;
+    do {
+        digits[n++] = (char)('0' + case_id % 10u);
+        case_id /= 10u;
+    } while (case_id != 0 && n < sizeof(digits));
+    while (n > 0) {
+        out[k++] = digits[--n];
+    }
+    out[k++] = '/';
+    out[k++] = (char)('0' + yy / 10u);
+    out[k++] = (char)('0' + yy % 10u);
+    out[k] = 0;
+    RZ_POST(k < 32);
 }
 
 /* ---- Commands ------------------------------------------------------------
