@@ -226,6 +226,149 @@ static void test_explanation_shrinks(void **state)
     free(ex);
 }
 
+/* ---- Cross-check against brute force ----
+ *
+ * Small random register histories, checked by enumerating every order of
+ * every allowed subset of operations (iterative permutations, Heap's
+ * algorithm). The search's shortcuts (memo, greedy observations, "never
+ * happened" choices) must agree with this definition of linearizability. */
+
+typedef struct bop
+{
+    int64_t inv, ret; /* ret = INT64_MAX: unknown */
+    rz_check_f f;
+    rz_check_outcome out;
+    int a, b; /* write value / cas from,to / read result; 0 = nil */
+} bop;
+
+static bool brute_order_ok(const bop *ops, const int *seq, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        const bop *o = &ops[seq[i]];
+        for (int j = i + 1; j < n; j++) {
+            if (ops[seq[j]].ret < o->inv) {
+                return false; /* seq[j] returned before o was invoked */
+            }
+        }
+        if (o->f == RZ_CHECK_F_READ) {
+            if (o->a != v) {
+                return false;
+            }
+        } else if (o->f == RZ_CHECK_F_WRITE) {
+            v = o->a;
+        } else if (o->out == RZ_CHECK_FAIL) {
+            if (v == o->a) {
+                return false;
+            }
+        } else {
+            if (v != o->a) {
+                return false;
+            }
+            v = o->b;
+        }
+    }
+    return true;
+}
+
+static bool brute_linearizable(const bop *ops, int n)
+{
+    int perm[8], c[8], seq[8];
+    int n_opt = 0, opt_idx[8];
+    for (int i = 0; i < n; i++) {
+        perm[i] = i;
+        c[i] = 0;
+        if (ops[i].out == RZ_CHECK_UNKNOWN) {
+            opt_idx[n_opt++] = i;
+        }
+    }
+    for (int i = 1;;) {
+        for (int mask = 0; mask < (1 << n_opt); mask++) {
+            int m = 0;
+            for (int k = 0; k < n; k++) {
+                bool include = true;
+                for (int q = 0; q < n_opt; q++) {
+                    if (opt_idx[q] == perm[k]) {
+                        include = (mask >> q) & 1;
+                    }
+                }
+                if (include) {
+                    seq[m++] = perm[k];
+                }
+            }
+            if (brute_order_ok(ops, seq, m)) {
+                return true;
+            }
+        }
+        /* Next permutation (Heap's algorithm, iterative). */
+        while (i < n && c[i] >= i) {
+            c[i] = 0;
+            i++;
+        }
+        if (i >= n) {
+            return false;
+        }
+        {
+            int j = i % 2 == 0 ? 0 : c[i];
+            int t = perm[j];
+            perm[j] = perm[i];
+            perm[i] = t;
+        }
+        c[i]++;
+        i = 1;
+    }
+}
+
+static void test_bruteforce_register(void **state)
+{
+    uint64_t rng = 99;
+    int n_lin = 0, n_bad = 0;
+    (void)state;
+    for (int iter = 0; iter < 1500; iter++) {
+        bop ops[7];
+        int n = 3 + iter % 5;
+        rz_check_history *h = new_hist(RZ_CHECK_MODEL_REGISTER);
+        bool want, got;
+        for (int i = 0; i < n; i++) {
+            uint64_t r;
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            r = rng >> 16;
+            ops[i].inv = (int64_t)(r % 20u);
+            ops[i].ret = ops[i].inv + (int64_t)((r >> 8) % 10u);
+            ops[i].f = (rz_check_f)(RZ_CHECK_F_READ + (r >> 16) % 3u);
+            ops[i].a = (int)((r >> 20) % 3u);
+            ops[i].b = (int)((r >> 24) % 3u);
+            ops[i].out = (r >> 28) % 6u == 0 ? RZ_CHECK_UNKNOWN
+                         : (r >> 28) % 6u == 1 && ops[i].f == RZ_CHECK_F_CAS
+                             ? RZ_CHECK_FAIL
+                             : RZ_CHECK_OK;
+            if (ops[i].f == RZ_CHECK_F_READ && ops[i].out == RZ_CHECK_UNKNOWN) {
+                ops[i].out = RZ_CHECK_OK;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            char va[4], vb[4];
+            snprintf(va, sizeof(va), "%d", ops[i].a);
+            snprintf(vb, sizeof(vb), "%d", ops[i].b);
+            /* Process i: one op each, so no process runs two at once. */
+            reg(h, i, ops[i].inv, ops[i].ret, ops[i].f, ops[i].out,
+                ops[i].a == 0 ? NULL : va, ops[i].b == 0 ? NULL : vb);
+            if (ops[i].out == RZ_CHECK_UNKNOWN) {
+                ops[i].ret = INT64_MAX;
+            }
+        }
+        want = brute_linearizable(ops, n);
+        got = verdict_of(h, NULL) == LIN;
+        if (want != got) {
+            fail_msg("history %d (%d ops): brute force says %d, search %d",
+                     iter, n, want, got);
+        }
+        n_lin += want ? 1 : 0;
+        n_bad += want ? 0 : 1;
+    }
+    assert_true(n_lin > 100 && n_bad > 100);
+}
+
 /* ---- kv ---- */
 
 static void test_kv(void **state)
@@ -802,6 +945,7 @@ int main(void)
         cmocka_unit_test(test_register_cas_and_unknown),
         cmocka_unit_test(test_register_backtracking),
         cmocka_unit_test(test_explanation_shrinks),
+        cmocka_unit_test(test_bruteforce_register),
         cmocka_unit_test(test_kv),
         cmocka_unit_test(test_case_model),
         cmocka_unit_test(test_status_table),
