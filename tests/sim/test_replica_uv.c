@@ -216,6 +216,16 @@ static int rm_cb(const char *path, const struct stat *sb, int flag,
     return remove(path);
 }
 
+static char base[128];
+
+/* Removes the test's directory on every exit, failed checks included. */
+static void cleanup(void)
+{
+    if (base[0] != '\0') {
+        nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
 static void propose_batch(int l, int n, int tag)
 {
     rz_proposal p[64];
@@ -234,7 +244,6 @@ static void propose_batch(int l, int n, int tag)
 
 int main(void)
 {
-    char base[128];
     char dirs[N + 1][160];
     char addrs[N + 1][16];
     rz_member members[N];
@@ -244,6 +253,7 @@ int main(void)
 
     snprintf(base, sizeof base, "/dev/shm/ratusz-uvtest-%d", (int)getpid());
     CHECK(mkdir(base, 0700) == 0);
+    atexit(cleanup);
     CHECK(uv_loop_init(&loop) == 0);
     CHECK(uv_idle_init(&loop, &idle) == 0);
     CHECK(uv_idle_start(&idle, idle_cb) == 0);
@@ -361,7 +371,6 @@ int main(void)
     idle_cb(&idle); /* frees frames still queued */
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(&loop) == 0);
-    nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     printf("uv replicas: 230 commands applied identically on %d replicas\n", N);
     return 0;
 }
