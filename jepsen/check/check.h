@@ -111,8 +111,10 @@ typedef enum rz_check_status {
  *             case_read                           ok: status (NONE = not
  *                                                 found) and version
  *
- * version and expected_version may be RZ_CHECK_VERSION_NONE (not reported).
- * fail_reason matters only for a failed set_status. */
+ * version may be RZ_CHECK_VERSION_NONE or 0 (not reported: versions start
+ * at 1). expected_version must be RZ_CHECK_VERSION_NONE when the request
+ * had none: 0 is a real expectation (that never matches). fail_reason
+ * matters only for a failed set_status. */
 typedef struct rz_check_op
 {
     int64_t process;     /* client id; one operation at a time per process */

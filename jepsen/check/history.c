@@ -282,7 +282,14 @@ static int intern_value(rz_check_history *h, const char *s, size_t len,
     return rv;
 }
 
+/* Versions start at 1 (a create makes version 1), so 0 — what a
+ * zero-initialised rz_check_op holds — means "not reported" too. */
 static uint64_t version_u64(int64_t v)
+{
+    return v <= 0 ? RZ_CHECK__NONE : (uint64_t)v;
+}
+
+static uint64_t expected_u64(int64_t v)
 {
     return v < 0 ? RZ_CHECK__NONE : (uint64_t)v;
 }
@@ -381,7 +388,7 @@ int rz_check_history_add(rz_check_history *h, const rz_check_op *op)
         break;
     case RZ_CHECK_F_SET_STATUS:
         c.in1 = (uint64_t)op->status;
-        c.in2 = version_u64(op->expected_version);
+        c.in2 = expected_u64(op->expected_version);
         c.out2 = version_u64(op->version);
         break;
     case RZ_CHECK_F_CASE_READ:

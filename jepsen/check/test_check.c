@@ -471,6 +471,11 @@ static void test_case_model(void **state)
     cs(h, "1", 1, 40, 50, READ, OK, S(ROUTED), 1, NONE, 0);
     cs(h, "1", 1, 60, 70, READ, OK, S(NEW), 1, NONE, 0);
     assert_int_equal(verdict_of(h, NULL), BAD);
+    /* Version 0 (a zero-initialised op) means "not reported". */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, OK, S(NEW), 0, NONE, 0);
+    cs(h, "1", 0, 20, 30, READ, OK, S(NEW), 0, NONE, 0);
+    assert_int_equal(verdict_of(h, NULL), LIN);
     /* Different cases are independent. */
     h = new_hist(RZ_CHECK_MODEL_CASE);
     cs(h, "1", 0, 0, 10, CREATE, OK, S(NEW), 1, NONE, 0);
