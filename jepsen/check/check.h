@@ -37,6 +37,9 @@
 /* Longest kv string state an append may build (the model's string grows
  * with every append). */
 #define RZ_CHECK_MAX_STATE_BYTES (16u * 1024u * 1024u)
+/* All strings the kv model may build while searching (every distinct state
+ * an append creates is kept); past it the key's verdict is unknown. */
+#define RZ_CHECK_MAX_INTERN_BYTES (1024ull * 1024u * 1024u)
 /* Explanation text kept for a failed check. */
 #define RZ_CHECK_MAX_EXPLAIN_BYTES (256u * 1024u)
 /* Keys explained in detail; the rest are only counted. */
@@ -206,8 +209,9 @@ typedef struct rz_check_result
  * but the kv model interns the strings appends build into h's string table,
  * so one history must not be checked by two threads at once. Fills *res
  * (caller allocated; release with rz_check_result_close). `opts` may be NULL
- * for defaults. Returns 0, RZ_ENOMEM, or RZ_ETOOBIG when a kv string passes
- * RZ_CHECK_MAX_STATE_BYTES; a verdict is never an error. */
+ * for defaults. Returns 0 or RZ_ENOMEM; a verdict is never an error (a kv
+ * key whose strings pass RZ_CHECK_MAX_STATE_BYTES or
+ * RZ_CHECK_MAX_INTERN_BYTES gets no verdict, like a spent budget). */
 int rz_check_run(const rz_check_history *h, const rz_check_options *opts,
                  rz_check_result *res);
 /* Frees res->explanation. */

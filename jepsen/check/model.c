@@ -143,7 +143,8 @@ static bool kv_append(rz_check__model_ctx *m, uint64_t s, uint64_t arg,
         *next = s;
         return true;
     }
-    if (a + b > RZ_CHECK_MAX_STATE_BYTES) {
+    if (a + b > RZ_CHECK_MAX_STATE_BYTES ||
+        t->bytes + a + b > RZ_CHECK_MAX_INTERN_BYTES) {
         m->err = RZ_ETOOBIG;
         return false;
     }

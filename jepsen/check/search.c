@@ -408,7 +408,13 @@ static int search_run(search *s)
                 /* The greedy choice leads to a configuration already
                  * explored (and failed): so does this one. */
             } else if (s->m->err != 0) {
-                rv = s->m->err;
+                if (s->m->err == RZ_ETOOBIG) {
+                    /* kv strings past their limits: a budget, no verdict */
+                    s->m->err = 0;
+                    s->verdict = VERDICT_UNKNOWN;
+                } else {
+                    rv = s->m->err;
+                }
                 goto out;
             } else {
                 cur = en->next;
