@@ -67,8 +67,8 @@ enum {
     /* (1)+(2) leader barrier on election; AppendEntries results capped at
      * the commit index until the io counted a majority on the barrier. */
     RZ_MITIGATE_LEADER_BARRIER = 1u << 0,
-    /* (3) RequestVote / TimeoutNow held until in-flight appends are
-     * durable. */
+    /* (3) RequestVote held until in-flight appends are durable (see
+     * mitigate.c for why TimeoutNow is not). */
     RZ_MITIGATE_VOTE_DURABLE = 1u << 1,
     /* (4) linearizable reads always behind a barrier. */
     RZ_MITIGATE_READ_BARRIER = 1u << 2,

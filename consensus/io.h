@@ -112,8 +112,11 @@ typedef struct rz_io_core
     rz_io_op *q_head, *q_tail;
     size_t n_ops;
     size_t n_appends; /* appends in the queue (in flight) */
-    bool disk_failed;
-    int disk_status; /* the failure, RZ_E* */
+    bool disk_failed; /* ops are waiting for a retry */
+    int disk_status;  /* the failure, RZ_E* */
+    /* When writes started failing (virtual or loop ms), 0 once one
+     * succeeds again: unlike disk_failed it stays set across retries. */
+    uint64_t disk_failing_since_ms;
 
     /* Send completions, fired after raft returns to the core. */
     rz_io_send_done *done;

@@ -167,8 +167,13 @@ void rz_io__op_done(rz_io_core *core, rz_io_op *op, int status)
         op->status = status;
         core->disk_failed = true;
         core->disk_status = status;
+        if (core->disk_failing_since_ms == 0) {
+            uint64_t now = core->ops->now_ms(core->backend);
+            core->disk_failing_since_ms = now > 0 ? now : 1;
+        }
         return;
     }
+    core->disk_failing_since_ms = 0;
     RZ_ASSERT(!core->disk_failed);
     queue_pop(core, op);
     if (op->type == RZ_IO_OP_APPEND) {

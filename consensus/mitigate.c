@@ -134,8 +134,14 @@ void rz_mitigate__leader_result(rz_io_core *core, struct raft_message *m)
 /* Mitigation 3. Raft paper §5.4.1 (election restriction) assumes a
  * candidate's log is what it has stored; raft 0.15 puts the last index of
  * its in-memory log, persisted or not, in RequestVote (fixed upstream in
- * a54636b and 634cb11). Holding RequestVote and TimeoutNow until every
- * in-flight append is durable makes the index it announces a stored one. */
+ * a54636b and 634cb11). Holding RequestVote until every in-flight append is
+ * durable makes the index it announces a stored one; core's release_held
+ * drops it if the election ended or the entries were truncated meanwhile.
+ * DESIGN.md also names TimeoutNow; it is not held: its receiver campaigns
+ * only with a log the leader saw it store (match index = the leader's last
+ * index) and its RequestVote is held by its own io, while holding it at a
+ * leader whose disk has failed would block the very hand-over that keeps
+ * the cluster writable (found by the disk-full scenario). */
 bool rz_mitigate__hold_vote(rz_io_core *core, const struct raft_message *m)
 {
     rz_io_held *h;
@@ -144,7 +150,7 @@ bool rz_mitigate__hold_vote(rz_io_core *core, const struct raft_message *m)
     if (is_off(core, RZ_MITIGATE_VOTE_DURABLE)) {
         return false;
     }
-    if (m->type != RAFT_IO_REQUEST_VOTE && m->type != RAFT_IO_TIMEOUT_NOW) {
+    if (m->type != RAFT_IO_REQUEST_VOTE) {
         return false;
     }
     if (core->n_appends == 0) {

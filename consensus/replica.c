@@ -70,7 +70,7 @@ struct rz_replica
 
     struct raft_transfer disk_transfer;
     bool disk_transfer_busy;
-    uint64_t disk_failed_since_ms;
+    uint64_t disk_transfer_last_ms;
 
     pending *pend; /* ring buffer ordered by index */
     size_t pend_head, pend_n, pend_cap;
@@ -199,24 +199,21 @@ static void disk_transfer_cb(struct raft_transfer *req)
 static void maybe_hand_over(rz_replica *rep)
 {
     struct raft *r = &rep->raft;
+    uint64_t since = rep->core.disk_failing_since_ms;
     uint64_t now = r->io->time(r->io);
-    if (!rep->core.disk_failed || r->state != RAFT_LEADER) {
-        rep->disk_failed_since_ms = 0;
+    if (since == 0 || r->state != RAFT_LEADER || rep->disk_transfer_busy ||
+        r->transfer != NULL) {
         return;
     }
-    if (rep->disk_failed_since_ms == 0) {
-        rep->disk_failed_since_ms = now > 0 ? now : 1;
-        return;
-    }
-    if (now - rep->disk_failed_since_ms < r->election_timeout ||
-        rep->disk_transfer_busy || r->transfer != NULL) {
+    if (now - since < r->election_timeout ||
+        now - rep->disk_transfer_last_ms < r->election_timeout) {
         return;
     }
     rep->disk_transfer.data = rep;
+    rep->disk_transfer_last_ms = now;
     if (raft_transfer(r, &rep->disk_transfer, 0, disk_transfer_cb) == 0) {
         rep->disk_transfer_busy = true;
     }
-    rep->disk_failed_since_ms = now;
 }
 
 static void after_raft(void *arg)
@@ -679,7 +676,7 @@ int rz_replica_propose(rz_replica *rep, const rz_proposal *p, size_t n)
         fail_now(p, n, RZ_ENOTLEADER, rep);
         return 0;
     }
-    if (rep->core.disk_failed) {
+    if (rep->core.disk_failing_since_ms != 0) {
         fail_now(p, n, rep->core.disk_status, rep);
         return 0;
     }
@@ -952,7 +949,7 @@ void rz_replica_status_get(rz_replica *rep, rz_replica_status *out)
     out->applied_index = r->last_applied;
     out->last_index = raft_last_index(r);
     out->stored_index = r->last_stored;
-    out->disk_failed = rep->core.disk_failed;
+    out->disk_failed = rep->core.disk_failing_since_ms != 0;
     for (i = 0; i < r->configuration.n && i < RZ_CONSENSUS_MAX_MEMBERS; i++) {
         const struct raft_server *s = &r->configuration.servers[i];
         rz_member_status *m = &out->members[i];

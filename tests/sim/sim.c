@@ -1981,6 +1981,50 @@ static void sc_recover(world *w)
     }
 }
 
+/* DESIGN.md §6: a full disk makes the node refuse writes with a clear
+ * error, a leader hands over, and the node catches up once space is back. */
+static void sc_disk_full(world *w)
+{
+    static sc_prop sp[4];
+    rz_sim_disk full = {1, 5, false, true};
+    rz_sim_disk ok = {1, 5, false, false};
+    sc_wait sw;
+    int l, k;
+
+    l = sc_baseline(w);
+    rz_sim_disk_set(w->sim, (uint64_t)l, &full);
+    sc_create(w, l, 500, &sp[0]); /* raft takes it; the write fails */
+    run_until(w, sc_after(w, 50), NULL, NULL);
+    sc_create(w, l, 501, &sp[1]);
+    run_until(w, sc_after(w, 10), sc_prop_done, &sp[1]);
+    if (!sp[1].done || sp[1].status != RZ_ENOSPACE) {
+        violation(w,
+                  "scenario: a leader with a full disk answered %s, "
+                  "not RZ_ENOSPACE",
+                  sp[1].done ? rz_errname(sp[1].status) : "nothing");
+        return;
+    }
+    sw = (sc_wait){0, 0, 0, 0};
+    for (k = 1; k <= w->n_nodes; k++) {
+        if (k != l) {
+            sw.mask |= 1u << k;
+        }
+    }
+    if (!run_until(w, sc_after(w, 5000), sc_leader_in, &sw)) {
+        violation(w, "scenario: the full leader n%d kept leadership", l);
+        return;
+    }
+    tracef(w, "scenario: n%d handed over to n%d", l, sw.found);
+    sc_create(w, sw.found, 502, &sp[2]);
+    if (!run_until(w, sc_after(w, 3000), sc_prop_done, &sp[2]) ||
+        sp[2].status != 0) {
+        violation(w, "scenario: the new leader took no write");
+        return;
+    }
+    rz_sim_disk_set(w->sim, (uint64_t)l, &ok);
+    sc_finish(w); /* the node must catch up (liveness) and agree */
+}
+
 static int run_scenario(const char *name, uint32_t off, const char *expect,
                         bool verbose)
 {
@@ -1996,7 +2040,8 @@ static int run_scenario(const char *name, uint32_t off, const char *expect,
     }
     want_violation = strcmp(expect, "violation") == 0;
     if (strcmp(name, "stale-read") == 0 || strcmp(name, "vote-durable") == 0 ||
-        strcmp(name, "transfer-vote") == 0 || strcmp(name, "recover") == 0) {
+        strcmp(name, "transfer-vote") == 0 || strcmp(name, "recover") == 0 ||
+        strcmp(name, "disk-full") == 0) {
         nodes = 3;
     } else if (strcmp(name, "fig8") != 0 && strcmp(name, "stale-tail") != 0) {
         fprintf(stderr, "unknown scenario %s\n", name);
@@ -2014,6 +2059,8 @@ static int run_scenario(const char *name, uint32_t off, const char *expect,
         sc_transfer_vote(&w);
     } else if (strcmp(name, "recover") == 0) {
         sc_recover(&w);
+    } else if (strcmp(name, "disk-full") == 0) {
+        sc_disk_full(&w);
     } else {
         sc_vote_durable(&w);
     }
@@ -2034,7 +2081,7 @@ static void usage(void)
             "usage: sim --seed N [--nodes 3|5] [--horizon MS] [--verbose]\n"
             "       sim --seeds N [--from S] [--nodes 3|5] [--horizon MS]\n"
             "       sim --scenario fig8|stale-tail|stale-read|vote-durable|\n"
-            "           transfer-vote|recover\n"
+            "           transfer-vote|recover|disk-full\n"
             "           [--off MASK] --expect violation|clean [--verbose]\n");
 }
 
