@@ -8,13 +8,17 @@
  *    with delay / loss / reordering / duplication / partitions, and a disk
  *    whose appends become durable only at a virtual completion time, all
  *    driven by one seed;
- *  - the libuv environment for the real node (not written yet; the backend
- *    interface in consensus/io.h is shaped so it plugs in).
+ *  - the libuv environment for the real node: the group-commit log writer
+ *    and a peer transport supplied by node/ (rz_transport).
  *
- * The five raft 0.15 safety mitigations of DESIGN.md §4 live in the io core
- * (consensus/mitigate.c); each has a test-only switch to turn it off
+ * The raft 0.15 safety mitigations of DESIGN.md §4 (and a sixth the
+ * simulator found) live in the io core (consensus/mitigate.c, reads in
+ * replica.c); each has a test-only switch to turn it off
  * (rz_replica_options.mitigations_off) so the simulator can show that the
  * flaw is real.
+ *
+ * Not yet: snapshots and log compaction (raft never takes a snapshot; the
+ * log grows), InstallSnapshot state transfer.
  *
  * Threads: a replica and its environment are used by one thread (the loop
  * or the simulator). */
