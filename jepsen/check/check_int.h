@@ -82,6 +82,10 @@ typedef struct rz_check__model_ctx
 } rz_check__model_ctx;
 
 uint64_t rz_check__model_init(const rz_check_history *h);
+/* False for a state that stands for several (a case created with an
+ * unreported status: NEW or ROUTED). Observations may narrow such a state,
+ * so the search does not take them greedily there. */
+bool rz_check__model_state_exact(const rz_check_history *h, uint64_t s);
 /* True if `op` may take effect in state s; *next is the state after. */
 bool rz_check__model_step(rz_check__model_ctx *m, uint64_t s,
                           const rz_check__op *op, uint64_t *next);

@@ -91,7 +91,23 @@ static bool case_step(uint64_t s, const rz_check__op *op, uint64_t *next)
             case RZ_CHECK_FAIL_NOT_FOUND:
                 return !case_exists(s);
             case RZ_CHECK_FAIL_BAD_STATUS:
-                return case_exists(s) && !case_allowed(s, op->in1, true);
+                if (!case_exists(s)) {
+                    return false;
+                }
+                if ((unsigned)case_status(s) == STATUS_NEW_OR_ROUTED) {
+                    /* The refusal tells which of the two it was. */
+                    bool a = rz_check_status_allowed(RZ_CHECK_STATUS_NEW,
+                                                     (rz_check_status)op->in1);
+                    bool b = rz_check_status_allowed(RZ_CHECK_STATUS_ROUTED,
+                                                     (rz_check_status)op->in1);
+                    if (a != b) {
+                        *next = case_pack(a ? RZ_CHECK_STATUS_ROUTED
+                                            : RZ_CHECK_STATUS_NEW,
+                                          case_version(s));
+                    }
+                    return !(a && b);
+                }
+                return !case_allowed(s, op->in1, true);
             case RZ_CHECK_FAIL_OTHER:
                 return true;
             }
@@ -163,6 +179,12 @@ static bool kv_append(rz_check__model_ctx *m, uint64_t s, uint64_t arg,
     }
     *next = id;
     return true;
+}
+
+bool rz_check__model_state_exact(const rz_check_history *h, uint64_t s)
+{
+    return h->model != RZ_CHECK_MODEL_CASE || !case_exists(s) ||
+           (unsigned)case_status(s) != STATUS_NEW_OR_ROUTED;
 }
 
 uint64_t rz_check__model_init(const rz_check_history *h)

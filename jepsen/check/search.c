@@ -186,7 +186,9 @@ static bool is_optional(const rz_check__op *op)
  * valid completion keeps that completion valid, since it neither changes the
  * states others see nor has to follow any pending operation. So the search
  * takes it greedily and never tries alternatives at that point, which keeps
- * many concurrent reads from multiplying the search space. */
+ * many concurrent reads from multiplying the search space. Not in a state
+ * that stands for several (see rz_check__model_state_exact): there an
+ * observation may narrow the state, which is a real choice. */
 static bool is_observation(const rz_check__op *op)
 {
     switch ((rz_check_f)op->f) {
@@ -359,7 +361,8 @@ static int search_run(search *s)
         en = &e[cur];
         if (cur != head && en->is_call) {
             const rz_check__op *op = &s->ops[en->op];
-            bool forced = is_observation(op) && !is_optional(op);
+            bool forced = is_observation(op) && !is_optional(op) &&
+                          rz_check__model_state_exact(s->h, state);
             uint64_t next;
             if (rz_check__model_step(s->m, state, op, &next)) {
                 size_t w = (size_t)en->op / 64u;

@@ -369,6 +369,198 @@ static void test_bruteforce_register(void **state)
     assert_true(n_lin > 100 && n_bad > 100);
 }
 
+/* The same for small random case histories: creates (some of unknown
+ * outcome and so of unknown status), status changes with and without an
+ * expected version, definite failures of every reason, and reads. An
+ * unknown create may have made the case NEW or ROUTED: brute force tries
+ * both. */
+typedef struct cop
+{
+    int64_t inv, ret; /* ret = INT64_MAX: unknown */
+    rz_check_f f;
+    rz_check_outcome out;
+    rz_check_fail_reason why;
+    int status;   /* create ok / set target / read (0 = not found) */
+    int version;  /* reported; 0 = not reported */
+    int expected; /* set: -1 = none */
+} cop;
+
+static bool brute_case_seq(const cop *ops, const int *seq, int n, int choice)
+{
+    bool ex = false;
+    int st = 0, ver = 0;
+    for (int i = 0; i < n; i++) {
+        const cop *o = &ops[seq[i]];
+        for (int j = i + 1; j < n; j++) {
+            if (ops[seq[j]].ret < o->inv) {
+                return false;
+            }
+        }
+        if (o->f == RZ_CHECK_F_CREATE) {
+            if (ex) {
+                return false;
+            }
+            ex = true;
+            ver = 1;
+            st = o->out == RZ_CHECK_OK
+                     ? o->status
+                     : ((choice >> seq[i]) & 1 ? RZ_CHECK_STATUS_ROUTED
+                                               : RZ_CHECK_STATUS_NEW);
+        } else if (o->f == RZ_CHECK_F_CASE_READ) {
+            if (o->status == 0 ? ex
+                               : (!ex || st != o->status ||
+                                  (o->version != 0 && o->version != ver))) {
+                return false;
+            }
+        } else if (o->out == RZ_CHECK_FAIL) {
+            bool okf = o->why == RZ_CHECK_FAIL_NOT_FOUND ? !ex
+                       : o->why == RZ_CHECK_FAIL_VERSION_MISMATCH
+                           ? ex && o->expected >= 0 && ver != o->expected
+                           : ex && !rz_check_status_allowed(
+                                       (rz_check_status)st,
+                                       (rz_check_status)o->status);
+            if (!okf) {
+                return false;
+            }
+        } else {
+            if (!ex || (o->expected >= 0 && ver != o->expected) ||
+                !rz_check_status_allowed((rz_check_status)st,
+                                         (rz_check_status)o->status) ||
+                (o->version != 0 && o->version != ver + 1)) {
+                return false;
+            }
+            st = o->status;
+            ver++;
+        }
+    }
+    return true;
+}
+
+static bool brute_case(const cop *ops, int n)
+{
+    int perm[8], c[8], seq[8];
+    int n_opt = 0, opt_idx[8];
+    for (int i = 0; i < n; i++) {
+        perm[i] = i;
+        c[i] = 0;
+        if (ops[i].out == RZ_CHECK_UNKNOWN) {
+            opt_idx[n_opt++] = i;
+        }
+    }
+    for (int i = 1;;) {
+        for (int mask = 0; mask < (1 << n_opt); mask++) {
+            int m = 0;
+            for (int k = 0; k < n; k++) {
+                bool include = true;
+                for (int q = 0; q < n_opt; q++) {
+                    if (opt_idx[q] == perm[k]) {
+                        include = (mask >> q) & 1;
+                    }
+                }
+                if (include) {
+                    seq[m++] = perm[k];
+                }
+            }
+            for (int choice = 0; choice < (1 << n); choice++) {
+                if (brute_case_seq(ops, seq, m, choice)) {
+                    return true;
+                }
+            }
+        }
+        while (i < n && c[i] >= i) {
+            c[i] = 0;
+            i++;
+        }
+        if (i >= n) {
+            return false;
+        }
+        {
+            int j = i % 2 == 0 ? 0 : c[i];
+            int t = perm[j];
+            perm[j] = perm[i];
+            perm[i] = t;
+        }
+        c[i]++;
+        i = 1;
+    }
+}
+
+static void test_bruteforce_case(void **state)
+{
+    static const int statuses[] = {RZ_CHECK_STATUS_NEW, RZ_CHECK_STATUS_ROUTED,
+                                   RZ_CHECK_STATUS_TRIAGE,
+                                   RZ_CHECK_STATUS_IN_PROGRESS};
+    uint64_t rng = 7;
+    int n_lin = 0, n_bad = 0;
+    (void)state;
+    for (int iter = 0; iter < 1500; iter++) {
+        cop ops[6];
+        int n = 2 + iter % 4;
+        rz_check_history *h = new_hist(RZ_CHECK_MODEL_CASE);
+        bool want, got;
+        for (int i = 0; i < n; i++) {
+            uint64_t r;
+            cop *o = &ops[i];
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            r = rng >> 16;
+            o->inv = (int64_t)(r % 16u);
+            o->ret = o->inv + (int64_t)((r >> 6) % 8u);
+            o->f = i == 0 || (r >> 10) % 7u == 0
+                       ? RZ_CHECK_F_CREATE
+                       : (rz_check_f)(RZ_CHECK_F_SET_STATUS + (r >> 13) % 2u);
+            o->out = (r >> 15) % 5u == 0 ? RZ_CHECK_UNKNOWN : RZ_CHECK_OK;
+            o->why = RZ_CHECK_FAIL_OTHER;
+            o->status = statuses[(r >> 18) % 4u];
+            o->version = (int)((r >> 21) % 4u);
+            o->expected = (int)((r >> 24) % 4u) - 1;
+            if (o->f == RZ_CHECK_F_CREATE) {
+                o->status = (r >> 26) % 2u ? RZ_CHECK_STATUS_NEW
+                                           : RZ_CHECK_STATUS_ROUTED;
+                o->version = o->out == RZ_CHECK_OK ? 1 : 0;
+                o->expected = -1;
+            } else if (o->f == RZ_CHECK_F_CASE_READ) {
+                o->out = RZ_CHECK_OK;
+                o->expected = -1;
+                if ((r >> 27) % 5u == 0) {
+                    o->status = 0;
+                    o->version = 0;
+                }
+            } else if ((r >> 28) % 3u == 0) {
+                o->out = RZ_CHECK_FAIL;
+                o->why = (rz_check_fail_reason)(1u + (r >> 30) % 3u);
+                o->version = 0;
+            }
+            if (o->out == RZ_CHECK_UNKNOWN) {
+                o->version = 0;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            const cop *o = &ops[i];
+            rz_check_status st = (rz_check_status)o->status;
+            if (o->f == RZ_CHECK_F_CREATE && o->out != RZ_CHECK_OK) {
+                st = RZ_CHECK_STATUS_NONE;
+            }
+            cs(h, "1", i, o->inv, o->ret, o->f, o->out, st,
+               o->version == 0 ? NONE : o->version, o->expected, o->why);
+        }
+        for (int i = 0; i < n; i++) {
+            if (ops[i].out == RZ_CHECK_UNKNOWN) {
+                ops[i].ret = INT64_MAX;
+            }
+        }
+        want = brute_case(ops, n);
+        got = verdict_of(h, NULL) == LIN;
+        if (want != got) {
+            fail_msg("case history %d (%d ops): brute force says %d, "
+                     "search %d",
+                     iter, n, want, got);
+        }
+        n_lin += want ? 1 : 0;
+        n_bad += want ? 0 : 1;
+    }
+    assert_true(n_lin > 100 && n_bad > 100);
+}
+
 /* ---- kv ---- */
 
 static void test_kv(void **state)
@@ -471,6 +663,18 @@ static void test_case_model(void **state)
     cs(h, "1", 1, 40, 50, READ, OK, S(ROUTED), 1, NONE, 0);
     cs(h, "1", 1, 60, 70, READ, OK, S(NEW), 1, NONE, 0);
     assert_int_equal(verdict_of(h, NULL), BAD);
+    /* A refused transition tells which one it was: TRIAGE is allowed from
+     * NEW, so refusing it means ROUTED. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, UNK, S(NONE), NONE, NONE, 0);
+    cs(h, "1", 1, 20, 30, SET, FAIL, S(TRIAGE), NONE, 1, WHY(BAD_STATUS));
+    cs(h, "1", 1, 40, 50, READ, OK, S(NEW), 1, NONE, 0);
+    assert_int_equal(verdict_of(h, NULL), BAD);
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, UNK, S(NONE), NONE, NONE, 0);
+    cs(h, "1", 1, 20, 30, SET, FAIL, S(TRIAGE), NONE, 1, WHY(BAD_STATUS));
+    cs(h, "1", 1, 40, 50, READ, OK, S(ROUTED), 1, NONE, 0);
+    assert_int_equal(verdict_of(h, NULL), LIN);
     /* Version 0 (a zero-initialised op) means "not reported". */
     h = new_hist(RZ_CHECK_MODEL_CASE);
     cs(h, "1", 0, 0, 10, CREATE, OK, S(NEW), 0, NONE, 0);
@@ -951,6 +1155,7 @@ int main(void)
         cmocka_unit_test(test_register_backtracking),
         cmocka_unit_test(test_explanation_shrinks),
         cmocka_unit_test(test_bruteforce_register),
+        cmocka_unit_test(test_bruteforce_case),
         cmocka_unit_test(test_kv),
         cmocka_unit_test(test_case_model),
         cmocka_unit_test(test_status_table),
