@@ -1395,8 +1395,10 @@ static int run_seed(uint64_t seed, int n_nodes, bool verbose)
         trace_dump(&w);
         fprintf(stderr,
                 "FAIL seed %" PRIu64 " nodes %d: %s\n"
-                "replay: sim --seed %" PRIu64 " --nodes %d\n",
-                seed, n_nodes, w.violation, seed, n_nodes);
+                "replay: sim --seed %" PRIu64 " --nodes %d --horizon %" PRIu64
+                " --off 0x%x --verbose\n",
+                seed, n_nodes, w.violation, seed, n_nodes, horizon_ms,
+                random_off);
     }
     world_fini(&w);
     return rc;
