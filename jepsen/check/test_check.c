@@ -663,18 +663,23 @@ static void test_case_model(void **state)
     cs(h, "1", 1, 40, 50, READ, OK, S(ROUTED), 1, NONE, 0);
     cs(h, "1", 1, 60, 70, READ, OK, S(NEW), 1, NONE, 0);
     assert_int_equal(verdict_of(h, NULL), BAD);
-    /* A refused transition tells which one it was: TRIAGE is allowed from
-     * NEW, so refusing it means ROUTED. */
+    /* A refused transition tells which one it was: IN_PROGRESS is allowed
+     * from ROUTED only, so refusing it means NEW. */
     h = new_hist(RZ_CHECK_MODEL_CASE);
     cs(h, "1", 0, 0, 10, CREATE, UNK, S(NONE), NONE, NONE, 0);
-    cs(h, "1", 1, 20, 30, SET, FAIL, S(TRIAGE), NONE, 1, WHY(BAD_STATUS));
-    cs(h, "1", 1, 40, 50, READ, OK, S(NEW), 1, NONE, 0);
+    cs(h, "1", 1, 20, 30, SET, FAIL, S(IN_PROGRESS), NONE, 1, WHY(BAD_STATUS));
+    cs(h, "1", 1, 40, 50, READ, OK, S(ROUTED), 1, NONE, 0);
     assert_int_equal(verdict_of(h, NULL), BAD);
     h = new_hist(RZ_CHECK_MODEL_CASE);
     cs(h, "1", 0, 0, 10, CREATE, UNK, S(NONE), NONE, NONE, 0);
-    cs(h, "1", 1, 20, 30, SET, FAIL, S(TRIAGE), NONE, 1, WHY(BAD_STATUS));
-    cs(h, "1", 1, 40, 50, READ, OK, S(ROUTED), 1, NONE, 0);
+    cs(h, "1", 1, 20, 30, SET, FAIL, S(IN_PROGRESS), NONE, 1, WHY(BAD_STATUS));
+    cs(h, "1", 1, 40, 50, READ, OK, S(NEW), 1, NONE, 0);
     assert_int_equal(verdict_of(h, NULL), LIN);
+    /* TRIAGE is allowed from both: refusing it is impossible. */
+    h = new_hist(RZ_CHECK_MODEL_CASE);
+    cs(h, "1", 0, 0, 10, CREATE, UNK, S(NONE), NONE, NONE, 0);
+    cs(h, "1", 1, 20, 30, SET, FAIL, S(TRIAGE), NONE, 1, WHY(BAD_STATUS));
+    assert_int_equal(verdict_of(h, NULL), BAD);
     /* Version 0 (a zero-initialised op) means "not reported". */
     h = new_hist(RZ_CHECK_MODEL_CASE);
     cs(h, "1", 0, 0, 10, CREATE, OK, S(NEW), 0, NONE, 0);
