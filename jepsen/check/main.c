@@ -131,9 +131,9 @@ int main(int argc, char **argv)
     if (!quiet) {
         fputs(res.explanation, stdout);
         printf("checked %zu operations on %zu keys in %.3f s (%llu search "
-               "steps)\n",
+               "steps): %zu not linearizable, %zu unknown\n",
                res.n_ops, res.n_keys, res.seconds,
-               (unsigned long long)res.n_steps);
+               (unsigned long long)res.n_steps, res.n_bad_keys, res.n_unknown);
     }
     switch (res.verdict) {
     case RZ_CHECK_LINEARIZABLE:

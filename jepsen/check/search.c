@@ -661,6 +661,8 @@ static void key_print(rz_check__text *t, const rz_check_history *h,
 {
     if (h->strs.lens[key] == 0 && h->model == RZ_CHECK_MODEL_REGISTER) {
         rz_check__text_printf(t, "the register");
+    } else if (h->model == RZ_CHECK_MODEL_CASE) {
+        rz_check__text_printf(t, "case %.80s", h->strs.strs[key]);
     } else {
         rz_check__text_printf(t, "key \"%.80s\"", h->strs.strs[key]);
     }
