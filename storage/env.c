@@ -342,7 +342,11 @@ int rz_storage_open(const char *dir, const rz_storage_options *opts,
         rc = mdb_env_set_mapsize(s->env, map_size);
     }
     if (rc == 0) {
-        rc = mdb_env_open(s->env, path, STATE_ENV_FLAGS, 0600);
+        unsigned flags = STATE_ENV_FLAGS;
+        if (opts != NULL && opts->unsafe_no_sync) {
+            flags = (flags & ~(unsigned)MDB_NOMETASYNC) | MDB_NOSYNC;
+        }
+        rc = mdb_env_open(s->env, path, flags, 0600);
     }
     if (rc != 0) {
         rz_errmsg_set(errmsg, "cannot open %s: %s", path, mdb_strerror(rc));

@@ -114,6 +114,10 @@ typedef struct rz_storage_options
      * (0 = default 100000). Part of replicated state: every replica of one
      * cluster must use the same value. */
     uint32_t results_kept;
+    /* Tests only: open with MDB_NOSYNC (no fsync at all). A crash of the
+     * machine can then lose or corrupt the env; never set it for data that
+     * matters. */
+    bool unsafe_no_sync;
 } rz_storage_options;
 
 /* Opens (creating if needed) the state env `<dir>/state.mdb` (dir must

@@ -26,6 +26,7 @@ typedef struct env
     uint64_t now_ms;
     uint32_t rid_counter;
     uint32_t results_kept; /* 0 = storage's default */
+    bool durable;          /* the production flags; else no fsync (fast) */
 } env;
 
 static void env_rm(const char *dir)
@@ -48,7 +49,8 @@ static void env_open(env *e)
 {
     char err[RZ_ERRMSG_BYTES] = "";
     rz_storage_options o = {.map_size_bytes = 256u << 20,
-                            .results_kept = e->results_kept};
+                            .results_kept = e->results_kept,
+                            .unsafe_no_sync = !e->durable};
     int rv = rz_storage_open(e->dir, &o, &e->s, err);
     if (rv != 0) {
         fail_msg("open %s: %s (%s)", e->dir, rz_errname(rv), err);

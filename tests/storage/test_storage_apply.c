@@ -1441,6 +1441,9 @@ static void test_copy_and_install(void **state)
     int fd;
     (void)state;
     env_init(&e);
+    env_close(&e);
+    e.durable = true; /* copies of an env with the production flags */
+    env_open(&e);
     load_small_catalog(&e);
     populate(&e, 30, 3);
     checksum_of(&e, sum1);
@@ -1505,8 +1508,10 @@ static void test_number_year(void **state)
 static void test_map_full(void **state)
 {
     env e;
-    rz_storage_options small = {.map_size_bytes = 1u << 20};
-    rz_storage_options big = {.map_size_bytes = 64u << 20};
+    rz_storage_options small = {.map_size_bytes = 1u << 20,
+                                .unsafe_no_sync = true};
+    rz_storage_options big = {.map_size_bytes = 64u << 20,
+                              .unsafe_no_sync = true};
     rz_case_create cc = sample_create("ROAD_POTHOLE", "WOLA");
     rz_buf cmd, out;
     uint8_t sum[32];
