@@ -1,5 +1,5 @@
 /* Private to consensus/: our raft_io, split into a core that every
- * environment shares (the raft_io contract and the five mitigations of
+ * environment shares (the raft_io contract and the mitigations of
  * DESIGN.md §4) and a backend per environment (simulator now, libuv later).
  *
  * The raft_io contract the core keeps (facts from raft 0.15's src/uv*.c):

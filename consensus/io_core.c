@@ -46,16 +46,9 @@ static void release_held(rz_io_core *core)
     }
     for (i = 0; i < core->n_held; i++) {
         const struct raft_message *m = &core->held[i].m;
-        /* A TimeoutNow of a transfer that has ended meanwhile would start
-         * an election nobody asked for, and a RequestVote of an election
-         * that is over (or whose entries were truncated while it waited)
-         * would announce what is not stored: drop them; raft asks again. */
-        if (m->type == RAFT_IO_TIMEOUT_NOW &&
-            (r->state != RAFT_LEADER || r->transfer == NULL ||
-             r->transfer->id != m->server_id ||
-             r->current_term != m->timeout_now.term)) {
-            continue;
-        }
+        /* A RequestVote of an election that is over, or whose entries were
+         * truncated while it waited, would announce what is not stored:
+         * drop it; raft asks again at its next election. */
         if (m->type == RAFT_IO_REQUEST_VOTE &&
             (r->state != RAFT_CANDIDATE ||
              r->current_term + (m->request_vote.pre_vote ? 1u : 0u) !=
