@@ -31,7 +31,20 @@ typedef struct read_req
     rz_replica *rep;
     rz_read_cb cb;
     void *arg;
+    int status;
+    struct read_req *next;
 } read_req;
+
+/* A committed command waiting for the batch apply. */
+typedef struct queued
+{
+    uint64_t index;
+    uint8_t *cmd; /* copy */
+    size_t len;
+    bool ours; /* a proposal of this leader: cb/arg get the result */
+    rz_propose_cb cb;
+    void *arg;
+} queued;
 
 typedef struct change_req
 {
@@ -72,10 +85,18 @@ struct rz_replica
     bool disk_transfer_busy;
     uint64_t disk_transfer_last_ms;
 
+    /* Commands raft applied during the current raft call, applied to the
+     * state machine in one batch when raft returns (flush_applies). */
+    struct queued *q;
+    size_t n_q, cap_q;
+    struct read_req *deferred_reads; /* barrier callbacks behind the batch */
+
     pending *pend; /* ring buffer ordered by index */
     size_t pend_head, pend_n, pend_cap;
     rz_buf result;
 };
+
+static void flush_applies(rz_replica *rep);
 
 /* Most proposals in flight on one leader. */
 #define PENDING_MAX 65536u
@@ -219,6 +240,7 @@ static void maybe_hand_over(rz_replica *rep)
 static void after_raft(void *arg)
 {
     rz_replica *rep = arg;
+    flush_applies(rep);
     maybe_hand_over(rep);
     if (rep->pend_n == 0) {
         return;
@@ -238,38 +260,136 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     /* raft 0.15 does not pass the index: it applies entries in order and
      * sets last_applied after this returns. */
     uint64_t index = raft_last_applied(&rep->raft) + 1;
-    rz_sm_entry e;
-    int rv;
+    queued *qe;
 
     *result = NULL;
-    rz_buf_reset(&rep->result);
-    /* After a restart the state may already cover this entry (the state env
-     * commits each apply with its applied_index). */
-    if (index > rep->sm.applied_index(rep->sm.data)) {
-        e.index = index;
-        e.cmd = buf->base;
-        e.len = buf->len;
-        rv = rep->sm.apply_batch(rep->sm.data, &e, 1, &rep->result);
-        if (rv != 0) {
-            rep->failed = true;
-            return RAFT_IOERR;
-        }
+    if (rep->failed) {
+        return RAFT_IOERR;
     }
+    /* After a restart the state may already cover this entry (the state env
+     * commits each batch with its applied_index). */
+    if (index <= rep->sm.applied_index(rep->sm.data)) {
+        return 0;
+    }
+    if (rep->n_q == rep->cap_q) {
+        size_t cap = rep->cap_q > 0 ? rep->cap_q * 2 : 64;
+        queued *nq = realloc(rep->q, cap * sizeof *nq);
+        if (nq == NULL) {
+            return RAFT_NOMEM;
+        }
+        rep->q = nq;
+        rep->cap_q = cap;
+    }
+    qe = &rep->q[rep->n_q];
+    memset(qe, 0, sizeof *qe);
+    qe->index = index;
+    qe->len = buf->len;
+    qe->cmd = malloc(buf->len > 0 ? buf->len : 1);
+    if (qe->cmd == NULL) {
+        return RAFT_NOMEM;
+    }
+    memcpy(qe->cmd, buf->base, buf->len);
     /* Ours only while we still lead in the term we proposed it in: a leader
-     * never truncates its own log within its term. */
+     * never truncates its own log within its term. Decided now, while raft
+     * applies it, not when the batch runs. */
     if (rep->pend_n > 0 && pend_at(rep, 0)->index == index &&
         rep->raft.state == RAFT_LEADER &&
         rep->raft.current_term == pend_at(rep, 0)->term) {
         pending p = pend_pop(rep);
-        rz_propose_result res;
-        memset(&res, 0, sizeof res);
-        res.status = 0;
-        res.index = index;
-        res.result = rep->result.data;
-        res.len = rep->result.len;
-        p.cb(p.arg, &res);
+        qe->ours = true;
+        qe->cb = p.cb;
+        qe->arg = p.arg;
     }
+    rep->n_q++;
     return 0;
+}
+
+/* Applies the commands raft applied during its last call in batches of at
+ * most RZ_PROPOSE_BATCH_MAX (one state machine step each), answers the
+ * proposals among them, then the read barriers that waited behind them.
+ * Runs whenever raft returns to us, so a crash never finds a batch. */
+static void flush_applies(rz_replica *rep)
+{
+    static rz_buf results[RZ_PROPOSE_BATCH_MAX];
+    rz_sm_entry e[RZ_PROPOSE_BATCH_MAX];
+    size_t done = 0;
+    size_t i;
+
+    while (done < rep->n_q) {
+        size_t n = rep->n_q - done;
+        int rv = 0;
+        if (n > RZ_PROPOSE_BATCH_MAX) {
+            n = RZ_PROPOSE_BATCH_MAX;
+        }
+        for (i = 0; i < n; i++) {
+            queued *qe = &rep->q[done + i];
+            e[i].index = qe->index;
+            e[i].cmd = qe->cmd;
+            e[i].len = qe->len;
+            rz_buf_init(&results[i], RZ_FRAME_MAX_BYTES);
+        }
+        if (!rep->failed) {
+            rv = rep->sm.apply_batch(rep->sm.data, e, n, results);
+        }
+        if (rv != 0 || rep->failed) {
+            /* The state machine failed: nothing of the batch was applied;
+             * carrying on would diverge, so the replica stops applying. */
+            rep->failed = true;
+        }
+        for (i = 0; i < n; i++) {
+            queued *qe = &rep->q[done + i];
+            if (qe->ours) {
+                rz_propose_result res;
+                memset(&res, 0, sizeof res);
+                res.status = rep->failed ? RZ_EIO : 0;
+                res.index = qe->index;
+                res.result = results[i].data;
+                res.len = results[i].len;
+                qe->cb(qe->arg, &res);
+            }
+            free(qe->cmd);
+            rz_buf_close(&results[i]);
+        }
+        done += n;
+    }
+    rep->n_q = 0;
+    while (rep->deferred_reads != NULL) {
+        read_req *rr = rep->deferred_reads;
+        raft_id id = 0;
+        const char *addr = NULL;
+        rep->deferred_reads = rr->next;
+        raft_leader(&rep->raft, &id, &addr);
+        rr->cb(rr->arg, rep->failed ? RZ_EIO : rr->status, id);
+        free(rr);
+    }
+}
+
+/* Shutdown or crash: nothing queued is applied (a restart replays it from
+ * the log); its proposals and reads end with RZ_ESHUTDOWN. */
+static void drop_queue(rz_replica *rep)
+{
+    size_t i;
+    for (i = 0; i < rep->n_q; i++) {
+        queued *qe = &rep->q[i];
+        if (qe->ours) {
+            rz_propose_result res;
+            memset(&res, 0, sizeof res);
+            res.status = RZ_ESHUTDOWN;
+            res.index = qe->index;
+            qe->cb(qe->arg, &res);
+        }
+        free(qe->cmd);
+    }
+    rep->n_q = 0;
+    free(rep->q);
+    rep->q = NULL;
+    rep->cap_q = 0;
+    while (rep->deferred_reads != NULL) {
+        read_req *rr = rep->deferred_reads;
+        rep->deferred_reads = rr->next;
+        rr->cb(rr->arg, RZ_ESHUTDOWN, 0);
+        free(rr);
+    }
 }
 
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
@@ -452,6 +572,7 @@ static int start_raft(rz_replica *rep, const rz_replica_options *opts,
                       raft_errmsg(&rep->raft));
         return rz_code_of(rv) != 0 ? rz_code_of(rv) : RZ_EIO;
     }
+    flush_applies(rep); /* a lone voter applies during raft_start */
     return 0;
 }
 
@@ -513,6 +634,7 @@ static void uv_closed_cb(struct raft *r)
     void (*cb)(void *) = rep->user_close_cb;
     void *arg = rep->user_close_arg;
     rep->closed = true;
+    drop_queue(rep);
     pend_fail_all(rep, RZ_ESHUTDOWN);
     rz_io__fini(&rep->core);
     rz_io_uv__destroy(rep->uv);
@@ -614,6 +736,7 @@ void rz_replica_crash(rz_replica *rep)
      * append not yet durable and gives raft its references back. */
     raft_close(&rep->raft, close_cb);
     RZ_ASSERT(rep->closed);
+    drop_queue(rep);
     pend_fail_all(rep, RZ_ESHUTDOWN);
     rz_sim__detach(rep->sim, rep->id);
     rz_io__fini(&rep->core);
@@ -731,6 +854,19 @@ static void read_cb(struct raft_barrier *req, int status)
     read_req *rr = (read_req *)req;
     raft_id id = 0;
     const char *addr = NULL;
+    /* The commands before the barrier may still wait in the batch: the
+     * read must see them, so it runs after flush_applies (appended in
+     * order, the list is short). */
+    if (status == 0 && rr->rep->n_q > 0) {
+        read_req **tail = &rr->rep->deferred_reads;
+        while (*tail != NULL) {
+            tail = &(*tail)->next;
+        }
+        rr->status = 0;
+        rr->next = NULL;
+        *tail = rr;
+        return;
+    }
     if (!rr->rep->closed) {
         raft_leader(&rr->rep->raft, &id, &addr);
     }

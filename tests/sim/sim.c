@@ -59,8 +59,10 @@ typedef struct applied
 {
     bool set;
     uint64_t cmd_hash;
+    uint64_t by;  /* first node that applied it */
+    bool has_sum; /* some node ended a batch here: its state checksum */
+    uint64_t sum_by;
     uint8_t checksum[32];
-    uint64_t by; /* first node that applied it */
 } applied;
 
 /* One client operation, for the history checks. */
@@ -209,43 +211,49 @@ static int sm_apply_batch(void *data, const rz_sm_entry *e, size_t n,
     if (rv != 0) {
         return rv;
     }
-    for (i = 0; i < n; i++) {
-        uint64_t idx = e[i].index;
-        uint64_t h = fnv(e[i].cmd, e[i].len);
+    /* One checksum per batch: the state at its last index. */
+    {
         uint8_t sum[32];
         uint64_t at = 0;
-        if (idx >= w->n_app) {
-            size_t cap = w->n_app > 0 ? w->n_app : 256;
-            while (cap <= idx) {
-                cap *= 2;
-            }
-            applied *p = realloc(w->app, cap * sizeof *p);
-            RZ_ASSERT(p != NULL);
-            memset(p + w->n_app, 0, (cap - w->n_app) * sizeof *p);
-            w->app = p;
-            w->n_app = cap;
-        }
-        /* With n == 1 (what consensus sends today) the checksum is the
-         * state at exactly this index. */
         RZ_ASSERT(rz_storage_checksum(nd->st, sum, &at) == 0);
-        if (!w->app[idx].set) {
-            w->app[idx].set = true;
-            w->app[idx].cmd_hash = h;
-            w->app[idx].by = nd->id;
-            memcpy(w->app[idx].checksum, sum, 32);
-        } else if (w->app[idx].cmd_hash != h) {
-            violation(w,
-                      "node %" PRIu64 " applied a different command at "
-                      "index %" PRIu64 " than node %" PRIu64,
-                      nd->id, idx, w->app[idx].by);
-        } else if (n == 1 && memcmp(w->app[idx].checksum, sum, 32) != 0) {
-            violation(w,
-                      "node %" PRIu64 " has a different state checksum at "
-                      "index %" PRIu64 " than node %" PRIu64,
-                      nd->id, idx, w->app[idx].by);
+        for (i = 0; i < n; i++) {
+            uint64_t idx = e[i].index;
+            uint64_t h = fnv(e[i].cmd, e[i].len);
+            bool last = i + 1 == n;
+            if (idx >= w->n_app) {
+                size_t cap = w->n_app > 0 ? w->n_app : 256;
+                while (cap <= idx) {
+                    cap *= 2;
+                }
+                applied *p = realloc(w->app, cap * sizeof *p);
+                RZ_ASSERT(p != NULL);
+                memset(p + w->n_app, 0, (cap - w->n_app) * sizeof *p);
+                w->app = p;
+                w->n_app = cap;
+            }
+            if (!w->app[idx].set) {
+                w->app[idx].set = true;
+                w->app[idx].cmd_hash = h;
+                w->app[idx].by = nd->id;
+            } else if (w->app[idx].cmd_hash != h) {
+                violation(w,
+                          "node %" PRIu64 " applied a different command at "
+                          "index %" PRIu64 " than node %" PRIu64,
+                          nd->id, idx, w->app[idx].by);
+            }
+            if (last && !w->app[idx].has_sum) {
+                w->app[idx].has_sum = true;
+                w->app[idx].sum_by = nd->id;
+                memcpy(w->app[idx].checksum, sum, 32);
+            } else if (last && memcmp(w->app[idx].checksum, sum, 32) != 0) {
+                violation(w,
+                          "node %" PRIu64 " has a different state checksum "
+                          "at index %" PRIu64 " than node %" PRIu64,
+                          nd->id, idx, w->app[idx].sum_by);
+            }
+            tracef(w, "n%" PRIu64 " apply %" PRIu64 " cmd=%016" PRIx64, nd->id,
+                   idx, h);
         }
-        tracef(w, "n%" PRIu64 " apply %" PRIu64 " cmd=%016" PRIx64, nd->id, idx,
-               h);
     }
     return 0;
 }
