@@ -488,7 +488,7 @@ static void p_body(prs *p, uint32_t expected)
 static rz_actor p_actor(prs *p)
 {
     rz_actor act;
-    act.role = p_enum(p, RZ_ROLE_COUNT);
+    act.role = p_enum(p, RZ_ACTOR_COUNT);
     act.id = p_u64(p);
     return act;
 }
@@ -651,7 +651,7 @@ static int exec_create(actx *a, prs *p, rz_result *r)
     if (unit[0] != 0) {
         /* DESIGN.md §2: a routing rule for (service, district) routes the
          * case at once. */
-        event_init(e, RZ_EV_ROUTED, (rz_actor){RZ_ROLE_SYSTEM, 0});
+        event_init(e, RZ_EV_ROUTED, (rz_actor){RZ_ACTOR_SYSTEM, 0});
         e->status_from = RZ_STATUS_NEW;
         e->status_to = RZ_STATUS_ROUTED;
         memcpy(e->unit_to, unit, sizeof(unit));

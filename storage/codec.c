@@ -555,7 +555,7 @@ int rz_storage__event_decode(const void *p, size_t len, rz_event *e)
     rz_mp_get_bool(&d, &e->is_public);
     rz_mp_get_cstr(&d, e->text, sizeof(e->text));
     if (!rz_mp_done(&d) || e->type >= RZ_EV_COUNT ||
-        e->actor.role >= RZ_ROLE_COUNT || e->status_from >= RZ_STATUS_COUNT ||
+        e->actor.role >= RZ_ACTOR_COUNT || e->status_from >= RZ_STATUS_COUNT ||
         e->status_to >= RZ_STATUS_COUNT || e->channel >= RZ_CHANNEL_COUNT ||
         e->revision == 0) {
         return RZ_ECORRUPT;

@@ -57,15 +57,15 @@ typedef enum rz_channel {
 } rz_channel;
 
 /* Who did something, as recorded on events. */
-typedef enum rz_role {
-    RZ_ROLE_SYSTEM = 0,
-    RZ_ROLE_RESIDENT = 1,
-    RZ_ROLE_AGENT = 2,
-    RZ_ROLE_UNIT = 3,
-    RZ_ROLE_OPERATOR = 4,
-    RZ_ROLE_PORTAL = 5,
-    RZ_ROLE_COUNT = 6
-} rz_role;
+typedef enum rz_actor_role {
+    RZ_ACTOR_SYSTEM = 0,
+    RZ_ACTOR_RESIDENT = 1,
+    RZ_ACTOR_AGENT = 2,
+    RZ_ACTOR_UNIT = 3,
+    RZ_ACTOR_OPERATOR = 4,
+    RZ_ACTOR_PORTAL = 5,
+    RZ_ACTOR_COUNT = 6
+} rz_actor_role;
 
 typedef enum rz_event_type {
     RZ_EV_CREATED = 0,
@@ -201,7 +201,7 @@ int rz_storage_install_copy(const char *dir, const char *copy_path);
 
 typedef struct rz_actor
 {
-    uint8_t role; /* rz_role */
+    uint8_t role; /* rz_actor_role */
     uint64_t id;  /* user id within the role, 0 = unknown */
 } rz_actor;
 

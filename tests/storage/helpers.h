@@ -105,7 +105,7 @@ static rz_result apply_buf(env *e, const rz_buf *cmd)
     return r;
 }
 
-static const rz_actor agent = {RZ_ROLE_AGENT, 7};
+static const rz_actor agent = {RZ_ACTOR_AGENT, 7};
 
 /* A minimal valid create. */
 static inline rz_case_create sample_create(const char *service,

@@ -483,7 +483,7 @@ static void test_assign_comment_notify(void **state)
     rz_cmd_assign_encode(&b, NULL, 1, 77, 0, 4242, agent);
     assert_int_equal(apply_buf(&e, &b).code, RZ_ENOCASE);
     rz_buf_reset(&b);
-    rz_cmd_assign_encode(&b, NULL, 1, 1, 0, 1, (rz_actor){RZ_ROLE_COUNT, 1});
+    rz_cmd_assign_encode(&b, NULL, 1, 1, 0, 1, (rz_actor){RZ_ACTOR_COUNT, 1});
     assert_int_equal(apply_buf(&e, &b).code, RZ_EINVAL);
     rz_buf_reset(&b);
     rz_cmd_comment_encode(&b, NULL, 1, 1, true, "", agent);

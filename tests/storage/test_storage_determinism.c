@@ -54,7 +54,7 @@ static void gen_cmd(gen *g, rz_buf *out)
     uint64_t id = below(g, 2) == 0 ? 1 + below(g, 30)
                                    : 1 + below(g, (uint32_t)g->n_cases + 2);
     uint32_t ev = below(g, 4) == 0 ? below(g, 6) : 0;
-    rz_actor actor = {(uint8_t)below(g, RZ_ROLE_COUNT), rnd(g) % 100};
+    rz_actor actor = {(uint8_t)below(g, RZ_ACTOR_COUNT), rnd(g) % 100};
     if (below(g, 10) < 7) {
         for (int i = 0; i < 16; i++) {
             rid[i] = (uint8_t)rnd(g);

@@ -220,7 +220,7 @@ static int phase_create(bench *b, uint64_t n_cases)
             c.lat = 52.1 + (double)(rnd() % 20000) / 100000.0;
             c.lon = 20.85 + (double)(rnd() % 35000) / 100000.0;
             c.notify = rnd() % 2 == 0;
-            c.actor = (rz_actor){RZ_ROLE_AGENT, 1 + rnd() % 300};
+            c.actor = (rz_actor){RZ_ACTOR_AGENT, 1 + rnd() % 300};
             for (int k = 0; k < 16; k++) {
                 rid[k] = (uint8_t)rnd();
             }
@@ -308,7 +308,7 @@ static int phase_status(bench *b, uint64_t n_changes)
             rz_buf_reset(&b->cmds[n]);
             rz_cmd_status_encode(&b->cmds[n], NULL, b->now_ms, id, 0,
                                  (uint8_t)to, NULL,
-                                 (rz_actor){RZ_ROLE_UNIT, 1 + rnd() % 100});
+                                 (rz_actor){RZ_ACTOR_UNIT, 1 + rnd() % 100});
             ids[n] = id;
             tos[n] = to;
             n++;
