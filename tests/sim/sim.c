@@ -700,11 +700,11 @@ static void client_attempt(client *c)
         cc.service_code = "OTHER";
         cc.description = desc;
         cc.district = "UNKNOWN";
-        cc.actor.role = RZ_ROLE_AGENT;
+        cc.actor.role = RZ_ACTOR_AGENT;
         RZ_ASSERT(rz_cmd_create_encode(&b, rid, rz_sim_now_ms(w->sim), &cc) ==
                   0);
     } else {
-        rz_actor a = {RZ_ROLE_AGENT, 7};
+        rz_actor a = {RZ_ACTOR_AGENT, 7};
         RZ_ASSERT(rz_cmd_status_encode(&b, rid, rz_sim_now_ms(w->sim),
                                        o->case_id, o->expected_version,
                                        o->to_status, NULL, a) == 0);
@@ -1805,7 +1805,7 @@ static void sc_stale_read(world *w)
     o->invoke_ms = rz_sim_now_ms(w->sim);
     {
         uint8_t r16[16] = {9};
-        rz_actor a = {RZ_ROLE_AGENT, 1};
+        rz_actor a = {RZ_ACTOR_AGENT, 1};
         rz_buf b;
         rz_proposal p;
         rz_result r;
