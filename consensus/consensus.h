@@ -182,6 +182,9 @@ typedef struct rz_replica_options
     uint32_t tick_ms;              /* 0 = 20 */
     uint32_t mitigations_off;      /* RZ_MITIGATE_* bits; tests only */
     size_t log_map_size_bytes;     /* 0 = the log store's default */
+    /* Tests only (the simulator, whose disk model decides durability
+     * itself): the log env without fsync. Never set in the node. */
+    bool log_unsafe_no_sync;
 } rz_replica_options;
 
 /* Opens a replica in the simulator: opens the log store in opts->dir,

@@ -535,6 +535,7 @@ static int open_log(rz_replica *rep, const rz_replica_options *opts,
     rz_logstore_options lopts;
     memset(&lopts, 0, sizeof lopts);
     lopts.map_size_bytes = opts->log_map_size_bytes;
+    lopts.unsafe_no_sync = opts->log_unsafe_no_sync;
     return rz_logstore_open(opts->dir, &lopts, &rep->ls, errmsg);
 }
 
