@@ -310,8 +310,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
  * Runs whenever raft returns to us, so a crash never finds a batch. */
 static void flush_applies(rz_replica *rep)
 {
-    rz_buf results[RZ_PROPOSE_BATCH_MAX]; /* 10 KB: no static, flushes may nest
-                                             across replicas */
+    /* On the stack (10 KB), not static: flushes of two replicas may nest. */
+    rz_buf results[RZ_PROPOSE_BATCH_MAX];
     rz_sm_entry e[RZ_PROPOSE_BATCH_MAX];
     size_t done = 0;
     size_t i;
