@@ -5,7 +5,7 @@ BUILD_ASAN ?= build-asan
 JOBS ?= $(shell nproc)
 DEB_PACKAGES = build-essential cmake pkg-config libuv1-dev libraft-dev \
 	liblmdb-dev lmdb-utils libmsgpack-dev libsodium-dev libcmocka-dev \
-	libinih-dev clang clang-format
+	libinih-dev clang clang-14 libclang-rt-14-dev clang-format
 CMAKE_FLAGS ?=
 ifeq ($(CI),true)
 CMAKE_FLAGS += -DRZ_WERROR=ON
