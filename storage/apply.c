@@ -523,6 +523,18 @@ static int result_of_case(rz_result *r, const rz_case *c)
     return 0;
 }
 
+/* Starts a change of s->old_case: s->new_case becomes a copy of it, and
+ * s->ev a fresh event of `type` by `actor` that leaves the status as it is
+ * (callers set what their command changes). Returns the event. */
+static rz_event *case_event_begin(rz_storage *s, uint8_t type, rz_actor actor)
+{
+    rz_event *e = &s->ev;
+    s->new_case = s->old_case;
+    event_init(e, type, actor);
+    e->status_from = e->status_to = s->new_case.status;
+    return e;
+}
+
 /* Reporter record: [name, phone, email, address]. */
 static void reporter_encode(rz_buf *b,
                             const char pii[4][RZ_PII_FIELD_MAX_BYTES + 1])
@@ -712,6 +724,17 @@ static int finish_case(actx *a, rz_result *r)
     return result_of_case(r, &a->s->new_case);
 }
 
+/* Records s->ev on s->new_case and writes the case (the usual last step of a
+ * command that changes one case). */
+static int case_event_commit(actx *a, rz_result *r)
+{
+    int rv = event_add(a, &a->s->new_case, &a->s->ev, false);
+    if (rv != 0) {
+        return rv;
+    }
+    return finish_case(a, r);
+}
+
 static int exec_status(actx *a, prs *p, rz_result *r)
 {
     rz_storage *s = a->s;
@@ -740,14 +763,12 @@ static int exec_status(actx *a, prs *p, rz_result *r)
         r->code = RZ_EBADSTATUS;
         return 0;
     }
-    s->new_case = s->old_case;
     {
         rz_case *c = &s->new_case;
         char text[RZ_COMMENT_MAX_BYTES + 1];
         memcpy(text, e->text, sizeof(text));
-        event_init(e, RZ_EV_STATUS_CHANGED, actor);
+        e = case_event_begin(s, RZ_EV_STATUS_CHANGED, actor);
         memcpy(e->text, text, sizeof(text));
-        e->status_from = c->status;
         e->status_to = to;
         memcpy(e->unit_from, c->unit_id, sizeof(c->unit_id));
         c->status = to;
@@ -764,11 +785,8 @@ static int exec_status(actx *a, prs *p, rz_result *r)
         if (to == RZ_STATUS_CLOSED) {
             c->closed_ms = a->m.log_time_ms;
         }
-        if ((rv = event_add(a, c, e, false)) != 0) {
-            return rv;
-        }
     }
-    return finish_case(a, r);
+    return case_event_commit(a, r);
 }
 
 static int exec_route(actx *a, prs *p, rz_result *r)
@@ -809,10 +827,8 @@ static int exec_route(actx *a, prs *p, rz_result *r)
         r->code = RZ_ENOUNIT;
         return 0;
     }
-    s->new_case = s->old_case;
-    event_init(e, RZ_EV_ROUTED, actor);
+    e = case_event_begin(s, RZ_EV_ROUTED, actor);
     memcpy(e->text, note, sizeof(note));
-    e->status_from = s->new_case.status;
     e->status_to = RZ_STATUS_ROUTED;
     memcpy(e->unit_from, s->new_case.unit_id, sizeof(e->unit_from));
     memcpy(e->unit_to, unit, sizeof(unit));
@@ -821,10 +837,7 @@ static int exec_route(actx *a, prs *p, rz_result *r)
     }
     s->new_case.status = RZ_STATUS_ROUTED;
     memcpy(s->new_case.unit_id, unit, sizeof(unit));
-    if ((rv = event_add(a, &s->new_case, e, false)) != 0) {
-        return rv;
-    }
-    return finish_case(a, r);
+    return case_event_commit(a, r);
 }
 
 static int exec_reopen(actx *a, prs *p, rz_result *r)
@@ -855,18 +868,13 @@ static int exec_reopen(actx *a, prs *p, rz_result *r)
         r->code = RZ_EBADSTATUS;
         return 0;
     }
-    s->new_case = s->old_case;
-    event_init(e, RZ_EV_REOPENED, actor);
+    e = case_event_begin(s, RZ_EV_REOPENED, actor);
     memcpy(e->text, reason, sizeof(reason));
-    e->status_from = RZ_STATUS_CLOSED;
     e->status_to = RZ_STATUS_IN_PROGRESS;
     s->new_case.status = RZ_STATUS_IN_PROGRESS;
     s->new_case.closed_ms = 0;
     s->new_case.resolution[0] = 0;
-    if ((rv = event_add(a, &s->new_case, e, false)) != 0) {
-        return rv;
-    }
-    return finish_case(a, r);
+    return case_event_commit(a, r);
 }
 
 static int exec_assign(actx *a, prs *p, rz_result *r)
@@ -895,21 +903,17 @@ static int exec_assign(actx *a, prs *p, rz_result *r)
         r->code = RZ_EBADSTATUS; /* reopen first */
         return 0;
     }
-    s->new_case = s->old_case;
-    event_init(e, RZ_EV_ASSIGNED, actor);
-    e->status_from = e->status_to = s->new_case.status;
+    e = case_event_begin(s, RZ_EV_ASSIGNED, actor);
     e->other_id = assignee;
     s->new_case.assignee_id = assignee;
-    if ((rv = event_add(a, &s->new_case, e, false)) != 0) {
-        return rv;
-    }
-    return finish_case(a, r);
+    return case_event_commit(a, r);
 }
 
 static int exec_comment(actx *a, prs *p, rz_result *r)
 {
     rz_storage *s = a->s;
     rz_event *e = &s->ev;
+    char text[RZ_COMMENT_MAX_BYTES + 1];
     uint64_t id;
     bool is_public;
     rz_actor actor;
@@ -931,24 +935,18 @@ static int exec_comment(actx *a, prs *p, rz_result *r)
     if (rv != 0 || r->code != 0) {
         return rv;
     }
-    s->new_case = s->old_case;
-    e->type = RZ_EV_COMMENT;
-    e->actor = actor;
+    memcpy(text, e->text, sizeof(text));
+    e = case_event_begin(s, RZ_EV_COMMENT, actor);
+    memcpy(e->text, text, sizeof(text));
     e->is_public = is_public;
-    e->status_from = e->status_to = s->new_case.status;
-    e->unit_from[0] = e->unit_to[0] = 0;
-    e->other_id = 0;
-    e->channel = 0;
-    if ((rv = event_add(a, &s->new_case, e, false)) != 0) {
-        return rv;
-    }
-    return finish_case(a, r);
+    return case_event_commit(a, r);
 }
 
 static int exec_notify(actx *a, prs *p, rz_result *r)
 {
     rz_storage *s = a->s;
     rz_event *e = &s->ev;
+    char text[RZ_COMMENT_MAX_BYTES + 1];
     uint64_t id;
     uint8_t channel;
     rz_actor actor;
@@ -968,18 +966,11 @@ static int exec_notify(actx *a, prs *p, rz_result *r)
     if (rv != 0 || r->code != 0) {
         return rv;
     }
-    s->new_case = s->old_case;
-    e->type = RZ_EV_CITIZEN_NOTIFIED;
-    e->actor = actor;
+    memcpy(text, e->text, sizeof(text));
+    e = case_event_begin(s, RZ_EV_CITIZEN_NOTIFIED, actor);
+    memcpy(e->text, text, sizeof(text));
     e->channel = channel;
-    e->is_public = false;
-    e->status_from = e->status_to = s->new_case.status;
-    e->unit_from[0] = e->unit_to[0] = 0;
-    e->other_id = 0;
-    if ((rv = event_add(a, &s->new_case, e, false)) != 0) {
-        return rv;
-    }
-    return finish_case(a, r);
+    return case_event_commit(a, r);
 }
 
 static int exec_merge(actx *a, prs *p, rz_result *r)
@@ -1018,9 +1009,7 @@ static int exec_merge(actx *a, prs *p, rz_result *r)
         return 0;
     }
     /* The duplicate is closed and points at the case it joined. */
-    s->new_case = s->old_case;
-    event_init(e, RZ_EV_MERGED, actor);
-    e->status_from = s->new_case.status;
+    e = case_event_begin(s, RZ_EV_MERGED, actor);
     e->status_to = RZ_STATUS_CLOSED;
     e->other_id = into;
     if (s->new_case.status != RZ_STATUS_CLOSED) {
@@ -1128,9 +1117,7 @@ static int exec_erase(actx *a, prs *p, rz_result *r)
         if ((rv = case_load(a, ids[i], &s->old_case)) != 0) {
             goto done;
         }
-        s->new_case = s->old_case;
-        event_init(e, RZ_EV_PII_ERASED, actor);
-        e->status_from = e->status_to = s->new_case.status;
+        e = case_event_begin(s, RZ_EV_PII_ERASED, actor);
         e->other_id = rep;
         if ((rv = event_add(a, &s->new_case, e, false)) != 0 ||
             (rv = case_write(a, &s->old_case, &s->new_case)) != 0) {
