@@ -7,7 +7,9 @@
  *   - 1 KiB single-entry appends through the group-commit writer on a uv
  *     loop with 1, 16 and 256 appends kept queued (append_per_s_qN), and
  *     how many entries each LMDB commit carried at queue depth 256
- *     (entries_per_fsync_q256; each commit syncs data and meta pages).
+ *     (entries_per_fsync_q256; each commit syncs data and meta pages);
+ *   - the deterministic simulator's speed (sim_steps_per_s, in
+ *     bench_log_sim.c): three replicas on tmpfs under a steady load.
  * Targets (issue #5): entries_per_fsync_q256 >= 100 and append_per_s_q1 >=
  * fdatasync_per_s / 3 (an LMDB commit costs two syncs plus the write).
  *
@@ -238,6 +240,11 @@ static int throughput(const char *dir, double seconds)
     if (rv != 0) {
         return rv;
     }
+    double sim_steps = 0, sim_speedup = 0;
+    rv = rz_bench__sim_steps(seconds, &sim_steps, &sim_speedup);
+    if (rv != 0) {
+        return rv;
+    }
     double fds = (double)fd_ops * 1e9 / (double)fd_ns;
     fprintf(stderr, "  fdatasync: %.0f/s (4 KiB writes)\n", fds);
     double q1 = tally_print(1, &t1, &pc);
@@ -250,9 +257,11 @@ static int throughput(const char *dir, double seconds)
             q1 >= fds / 3 ? "met" : "MISSED");
     printf("{\"append_per_s_q1\": %.0f, \"append_per_s_q16\": %.0f, "
            "\"append_per_s_q256\": %.0f, \"entries_per_fsync_q256\": %.1f, "
-           "\"fdatasync_per_s\": %.0f, \"entry_bytes\": %u, "
+           "\"fdatasync_per_s\": %.0f, \"sim_steps_per_s\": %.0f, "
+           "\"sim_virtual_speedup\": %.1f, \"entry_bytes\": %u, "
            "\"seconds_per_phase\": %.1f}\n",
-           q1, q16, q256, pc256, fds, ENTRY_BYTES, seconds);
+           q1, q16, q256, pc256, fds, sim_steps, sim_speedup, ENTRY_BYTES,
+           seconds);
     return 0;
 }
 
