@@ -1,0 +1,46 @@
+/* ratuszctl: the operator's command-line tool. Subcommands live in a table
+ * so that later ones (status, case, member, backup) are one line each. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+
+typedef struct ctl_cmd
+{
+    const char *name;
+    const char *help;
+    int (*run)(int argc, char **argv);
+} ctl_cmd;
+
+static const ctl_cmd cmds[] = {
+    {"keys", "cluster key and identity files (init, issue, show)",
+     ctl_keys_main},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ratuszctl <command> [args] (ratuszctl <command> "
+               "--help)\ncommands:\n");
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
+    fprintf(f, "exit codes: 0 ok, 1 operation failed, 2 usage error\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].run(argc - 1, argv + 1);
+    fprintf(stderr,
+            "ratuszctl: unknown command '%s'; run 'ratuszctl --help'.\n",
+            argv[1]);
+    return CTL_EXIT_USAGE;
+}
