@@ -66,6 +66,13 @@ grep -qi secret "$D/out" && fail "show prints a secret"
 expect 0 "$CTL" keys show "$K/cluster.key" --json
 [ "$(json cluster_id)" = "$CID" ] || fail "show cluster key"
 
+# A long path is printed whole (output fields are not truncated).
+L=$D/$(printf 'd%.0s' $(seq 1 150))
+mkdir "$L"
+expect 0 "$CTL" keys issue --dir "$K" --role agent --name long \
+    --out "$L/long.id" --json
+[ "$(json file)" = "$L/long.id" ] || fail "long path truncated"
+
 # Refusals: nothing written.
 expect 1 "$CTL" keys issue --dir "$K" --role agent --name u-agent
 grep -q "already exists" "$D/err" || fail "issue overwrite message"

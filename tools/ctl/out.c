@@ -4,12 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/common.h"
+
 static void put(ctl_out *o, const char *key, const char *val, bool raw)
 {
-    if (o->n >= CTL_OUT_MAX_FIELDS)
-        return;
+    RZ_ASSERT(o->n < CTL_OUT_MAX_FIELDS);
     o->keys[o->n] = key;
-    snprintf(o->vals[o->n], sizeof o->vals[o->n], "%s", val);
+    o->vals[o->n] = val;
     o->raw[o->n] = raw;
     o->n++;
 }
@@ -21,9 +22,9 @@ void ctl_out_str(ctl_out *o, const char *key, const char *val)
 
 void ctl_out_u64(ctl_out *o, const char *key, uint64_t val)
 {
-    char b[32];
-    snprintf(b, sizeof b, "%" PRIu64, val);
-    put(o, key, b, true);
+    RZ_ASSERT(o->n < CTL_OUT_MAX_FIELDS);
+    snprintf(o->own[o->n], sizeof o->own[o->n], "%" PRIu64, val);
+    put(o, key, o->own[o->n], true);
 }
 
 void ctl_out_bool(ctl_out *o, const char *key, bool val)
@@ -33,9 +34,11 @@ void ctl_out_bool(ctl_out *o, const char *key, bool val)
 
 void ctl_out_hex(ctl_out *o, const char *key, const uint8_t *p, size_t n)
 {
-    char b[160];
     size_t i;
-    for (i = 0; i < n && 2 * i + 2 < sizeof b; i++)
+    RZ_ASSERT(o->n < CTL_OUT_MAX_FIELDS);
+    RZ_ASSERT(2 * n < sizeof o->own[0]);
+    char *b = o->own[o->n];
+    for (i = 0; i < n; i++)
         snprintf(b + 2 * i, 3, "%02x", p[i]);
     b[2 * i] = '\0';
     put(o, key, b, false);

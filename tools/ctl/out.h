@@ -13,10 +13,13 @@ typedef struct ctl_out
     bool json;
     int n;
     const char *keys[CTL_OUT_MAX_FIELDS];
-    char vals[CTL_OUT_MAX_FIELDS][160];
-    bool raw[CTL_OUT_MAX_FIELDS]; /* JSON number/bool, not a string */
+    const char *vals[CTL_OUT_MAX_FIELDS]; /* borrowed or points into own */
+    char own[CTL_OUT_MAX_FIELDS][80];     /* numbers and hex */
+    bool raw[CTL_OUT_MAX_FIELDS];         /* JSON number/bool, not a string */
 } ctl_out;
 
+/* Strings are borrowed: they must live until ctl_out_end. More than
+ * CTL_OUT_MAX_FIELDS fields is a programming error (asserted). */
 void ctl_out_str(ctl_out *o, const char *key, const char *val);
 void ctl_out_u64(ctl_out *o, const char *key, uint64_t val);
 void ctl_out_bool(ctl_out *o, const char *key, bool val);
