@@ -1109,9 +1109,13 @@ int rz_logstore_append(rz_logstore *ls, uint64_t first_index,
     return rz_logstore_append_spans(ls, &s, 1);
 }
 
-/* Deletes entries with index >= from (upper side) inside txn. */
-static int delete_from(rz_logstore *ls, MDB_txn *txn, uint64_t from)
+/* Deletes, inside txn, the entries at one end of the log: with top, every
+ * index >= bound (truncate); otherwise every index <= bound (compaction).
+ * The cursor re-seeks that end after each delete rather than rely on where
+ * LMDB leaves it. Bounded by the number of entries in the log. */
+static int delete_end(rz_logstore *ls, MDB_txn *txn, bool top, uint64_t bound)
 {
+    const MDB_cursor_op end = top ? MDB_LAST : MDB_FIRST;
     MDB_cursor *c = NULL;
     MDB_val k, v;
     int rv = 0;
@@ -1119,50 +1123,25 @@ static int delete_from(rz_logstore *ls, MDB_txn *txn, uint64_t from)
     if (rc != 0) {
         return fail_mdb(ls, rc, "opening a cursor");
     }
-    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-    /* Bounded by the number of entries in the log. */
+    rc = mdb_cursor_get(c, &k, &v, end);
     for (uint64_t i = 0; rc == 0 && i <= ls->last_index - ls->first_index;
          i++) {
-        if (k.mv_size != 8 || rz_get_be64(k.mv_data) < from) {
+        uint64_t index;
+        if (k.mv_size != 8) {
             break;
         }
-        /* Re-seek after each delete rather than rely on where LMDB leaves
-         * the cursor. */
-        rc = mdb_cursor_del(c, 0);
-        if (rc == 0) {
-            rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-        }
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        rv = fail_mdb(ls, rc, "truncating the log");
-    }
-    mdb_cursor_close(c);
-    return rv;
-}
-
-/* Deletes entries with index <= upto (lower side) inside txn. */
-static int delete_upto(rz_logstore *ls, MDB_txn *txn, uint64_t upto)
-{
-    MDB_cursor *c = NULL;
-    MDB_val k, v;
-    int rv = 0;
-    int rc = mdb_cursor_open(txn, ls->entries_dbi, &c);
-    if (rc != 0) {
-        return fail_mdb(ls, rc, "opening a cursor");
-    }
-    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    for (uint64_t i = 0; rc == 0 && i <= ls->last_index - ls->first_index;
-         i++) {
-        if (k.mv_size != 8 || rz_get_be64(k.mv_data) > upto) {
+        index = rz_get_be64(k.mv_data);
+        if (top ? index < bound : index > bound) {
             break;
         }
         rc = mdb_cursor_del(c, 0);
         if (rc == 0) {
-            rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+            rc = mdb_cursor_get(c, &k, &v, end);
         }
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
-        rv = fail_mdb(ls, rc, "compacting the log");
+        rv =
+            fail_mdb(ls, rc, top ? "truncating the log" : "compacting the log");
     }
     mdb_cursor_close(c);
     return rv;
@@ -1197,7 +1176,7 @@ int rz_logstore_truncate(rz_logstore *ls, uint64_t index)
     if (rv != 0) {
         return rv;
     }
-    rv = delete_from(ls, txn, index);
+    rv = delete_end(ls, txn, true, index);
     if (rv != 0) {
         mdb_txn_abort(txn);
         return rv;
@@ -1278,7 +1257,7 @@ int rz_logstore_snapshot_put(rz_logstore *ls, const rz_log_snapshot *snap,
                 rv = fail_mdb(ls, rc, "emptying the log");
             }
         } else if (snap->index > trailing) {
-            rv = delete_upto(ls, txn, snap->index - trailing);
+            rv = delete_end(ls, txn, false, snap->index - trailing);
         }
     }
     if (rv != 0) {
