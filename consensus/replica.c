@@ -951,68 +951,68 @@ static change_req *change_new(rz_replica *rep, rz_change_cb cb, void *arg,
     return cr;
 }
 
-int rz_replica_member_add(rz_replica *rep, uint64_t id, const char *address,
-                          rz_change_cb cb, void *arg)
+/* The one way a membership change starts: checks the arguments, then
+ * submits `kind` to raft; the request is freed here if raft refuses it and
+ * by change_cb otherwise. */
+typedef enum change_kind {
+    CHANGE_ADD,
+    CHANGE_PROMOTE,
+    CHANGE_REMOVE
+} change_kind;
+
+static int change_start(rz_replica *rep, change_kind kind, uint64_t id,
+                        const char *address, rz_change_cb cb, void *arg)
 {
     change_req *cr;
     int rv;
-    if (rep == NULL || id == 0 || address == NULL || cb == NULL ||
-        strlen(address) > RZ_ADDRESS_MAX_BYTES) {
+    if (rep == NULL || id == 0 || cb == NULL) {
+        return RZ_EINVAL;
+    }
+    if (kind == CHANGE_ADD &&
+        (address == NULL || strlen(address) > RZ_ADDRESS_MAX_BYTES)) {
         return RZ_EINVAL;
     }
     cr = change_new(rep, cb, arg, id);
     if (cr == NULL) {
         return RZ_ENOMEM;
     }
-    /* raft 0.15 adds a server as a spare (no log); a non-voter that
-     * replicates is a standby, so the add is followed by an assign. */
-    cr->then_standby = true;
-    rv = raft_add(&rep->raft, &cr->req, id, address, change_cb);
+    switch (kind) {
+    case CHANGE_ADD:
+        /* raft 0.15 adds a server as a spare (no log); a non-voter that
+         * replicates is a standby, so the add is followed by an assign. */
+        cr->then_standby = true;
+        rv = raft_add(&rep->raft, &cr->req, id, address, change_cb);
+        break;
+    case CHANGE_PROMOTE:
+        rv = raft_assign(&rep->raft, &cr->req, id, RAFT_VOTER, change_cb);
+        break;
+    default:
+        rv = raft_remove(&rep->raft, &cr->req, id, change_cb);
+        break;
+    }
     if (rv != 0) {
         free(cr);
         return rz_code_of(rv);
     }
     return 0;
+}
+
+int rz_replica_member_add(rz_replica *rep, uint64_t id, const char *address,
+                          rz_change_cb cb, void *arg)
+{
+    return change_start(rep, CHANGE_ADD, id, address, cb, arg);
 }
 
 int rz_replica_member_promote(rz_replica *rep, uint64_t id, rz_change_cb cb,
                               void *arg)
 {
-    change_req *cr;
-    int rv;
-    if (rep == NULL || id == 0 || cb == NULL) {
-        return RZ_EINVAL;
-    }
-    cr = change_new(rep, cb, arg, id);
-    if (cr == NULL) {
-        return RZ_ENOMEM;
-    }
-    rv = raft_assign(&rep->raft, &cr->req, id, RAFT_VOTER, change_cb);
-    if (rv != 0) {
-        free(cr);
-        return rz_code_of(rv);
-    }
-    return 0;
+    return change_start(rep, CHANGE_PROMOTE, id, NULL, cb, arg);
 }
 
 int rz_replica_member_remove(rz_replica *rep, uint64_t id, rz_change_cb cb,
                              void *arg)
 {
-    change_req *cr;
-    int rv;
-    if (rep == NULL || id == 0 || cb == NULL) {
-        return RZ_EINVAL;
-    }
-    cr = change_new(rep, cb, arg, id);
-    if (cr == NULL) {
-        return RZ_ENOMEM;
-    }
-    rv = raft_remove(&rep->raft, &cr->req, id, change_cb);
-    if (rv != 0) {
-        free(cr);
-        return rz_code_of(rv);
-    }
-    return 0;
+    return change_start(rep, CHANGE_REMOVE, id, NULL, cb, arg);
 }
 
 static void transfer_cb(struct raft_transfer *req)
