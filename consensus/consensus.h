@@ -320,6 +320,7 @@ typedef struct rz_member_status
     bool voter;
     bool standby;         /* non-voter that replicates */
     uint64_t match_index; /* leader only; 0 elsewhere */
+    char address[RZ_ADDRESS_MAX_BYTES + 1]; /* as in the configuration */
 } rz_member_status;
 
 typedef struct rz_replica_status
@@ -334,6 +335,11 @@ typedef struct rz_replica_status
     uint64_t last_index;
     uint64_t stored_index; /* last entry known durable on this node */
     bool disk_failed;      /* the io is retrying a failed write */
+    /* Followers: ms since the election timer was last reset by the
+     * current leader (an AppendEntries or heartbeat); UINT64_MAX when there
+     * is no known leader. 0 on the leader. Stale reads use it with
+     * applied_index == commit_index to bound their staleness. */
+    uint64_t leader_contact_age_ms;
     size_t n_members;
     rz_member_status members[RZ_CONSENSUS_MAX_MEMBERS];
 } rz_replica_status;

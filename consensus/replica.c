@@ -1088,12 +1088,25 @@ void rz_replica_status_get(rz_replica *rep, rz_replica_status *out)
     out->last_index = raft_last_index(r);
     out->stored_index = r->last_stored;
     out->disk_failed = rep->core.disk_failing_since_ms != 0;
+    if (r->state == RAFT_LEADER) {
+        out->leader_contact_age_ms = 0;
+    } else if (r->state == RAFT_FOLLOWER && id != 0) {
+        raft_time now = r->io->time(r->io);
+        out->leader_contact_age_ms = now >= r->election_timer_start
+                                         ? now - r->election_timer_start
+                                         : 0;
+    } else {
+        out->leader_contact_age_ms = UINT64_MAX;
+    }
     for (i = 0; i < r->configuration.n && i < RZ_CONSENSUS_MAX_MEMBERS; i++) {
         const struct raft_server *s = &r->configuration.servers[i];
         rz_member_status *m = &out->members[i];
         m->id = s->id;
         m->voter = s->role == RAFT_VOTER;
         m->standby = s->role == RAFT_STANDBY;
+        if (s->address != NULL) {
+            snprintf(m->address, sizeof m->address, "%s", s->address);
+        }
         if (r->state == RAFT_LEADER && r->leader_state.progress != NULL) {
             m->match_index = r->leader_state.progress[i].match_index;
         }

@@ -1,0 +1,73 @@
+/* The peer transport of ratuszd: raft messages between nodes over TCP and
+ * the secure channel (docs/protocol.md section 7). It implements
+ * consensus's rz_transport.
+ *
+ * - One outgoing connection per peer, opened on the first send and kept;
+ *   lost connections are re-dialled with backoff (100 ms doubling to 5 s,
+ *   with jitter). Frames are sent only on outgoing connections; incoming
+ *   connections only receive.
+ * - Only credentials with role `node` are accepted (both directions); a
+ *   received frame is handed on with the node id the peer's credential
+ *   names, and the dialled peer must be the id we meant to reach.
+ * - Bounded: each peer's queue of frames waiting for a connection or for
+ *   the socket holds at most RZ_PEER_QUEUE_MAX_BYTES; a send past it is
+ *   dropped (raft resends), so a slow or dead peer never grows memory
+ *   without bound. At most RZ_PEER_INBOUND_MAX incoming connections.
+ * - Addresses are raft configuration addresses "PEER_HOST:PORT/CLIENT_HOST:
+ *   PORT" (or just "HOST:PORT"); only the part before '/' is dialled.
+ *
+ * Threads: everything runs on the loop thread. */
+#ifndef RZ_NODE_PEER_H
+#define RZ_NODE_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "common/secure.h"
+#include "consensus/consensus.h"
+
+#define RZ_PEER_QUEUE_MAX_BYTES (32u << 20)
+#define RZ_PEER_INBOUND_MAX 64u
+
+typedef struct rz_peer_net rz_peer_net; /* opaque */
+
+/* Called on the loop for every authenticated frame; from_id is the node
+ * id of the sender's credential. The frame is borrowed for the call. */
+typedef void (*rz_peer_frame_cb)(void *arg, uint64_t from_id, const void *frame,
+                                 size_t len);
+
+typedef struct rz_peer_options
+{
+    const rz_identity *identity; /* borrowed; role node; outlives the net */
+    const char *listen;          /* "HOST:PORT" of the peer port */
+    rz_peer_frame_cb on_frame;
+    void *arg;
+} rz_peer_options;
+
+/* Binds and listens. RZ_EIO / RZ_EINVAL with a sentence in errmsg
+ * (RZ_ERRMSG_BYTES) when the address cannot be bound. */
+int rz_peer_net_start(uv_loop_t *loop, const rz_peer_options *opts,
+                      rz_peer_net **out, char *errmsg);
+
+/* The transport to hand to rz_replica_open_uv. */
+void rz_peer_net_transport(rz_peer_net *n, rz_transport *out);
+
+typedef struct rz_peer_stats
+{
+    uint64_t frames_sent, frames_received, frames_dropped;
+    uint64_t connects, disconnects;
+    uint32_t peers_connected;
+} rz_peer_stats;
+void rz_peer_net_stats(const rz_peer_net *n, rz_peer_stats *out);
+
+/* True if the outgoing connection to `id` is established. */
+bool rz_peer_net_connected(const rz_peer_net *n, uint64_t id);
+
+/* Closes every connection and the listener; cb(arg) once all handles are
+ * closed, then the net is freed. */
+void rz_peer_net_close(rz_peer_net *n, void (*cb)(void *arg), void *arg);
+
+#endif /* RZ_NODE_PEER_H */
