@@ -5,7 +5,9 @@ BUILD_ASAN ?= build-asan
 JOBS ?= $(shell nproc)
 DEB_PACKAGES = build-essential cmake pkg-config libuv1-dev libraft-dev \
 	liblmdb-dev lmdb-utils libmsgpack-dev libsodium-dev libcmocka-dev \
-	libinih-dev clang clang-14 libclang-rt-14-dev clang-format
+	libinih-dev clang clang-14 libclang-rt-14-dev clang-format \
+	python3 iproute2 iptables nftables gnuplot-nox faketime \
+	libnetfilter-queue-dev
 CMAKE_FLAGS ?=
 ifeq ($(CI),true)
 CMAKE_FLAGS += -DRZ_WERROR=ON
