@@ -80,6 +80,16 @@ typedef enum rz_check_fail_reason {
     RZ_CHECK_FAIL_BAD_STATUS        /* transition not allowed from status */
 } rz_check_fail_reason;
 
+/* Which command moved a case (DESIGN.md §2: ROUTED is reached only by the
+ * route command, CLOSED -> IN_PROGRESS only by reopen). ANY = not recorded:
+ * the model then allows the union of the three. */
+typedef enum rz_check_via {
+    RZ_CHECK_VIA_ANY = 0,
+    RZ_CHECK_VIA_STATUS,
+    RZ_CHECK_VIA_ROUTE,
+    RZ_CHECK_VIA_REOPEN
+} rz_check_via;
+
 /* Case statuses (DESIGN.md §2). 0 means "none": not found on a read. */
 typedef enum rz_check_status {
     RZ_CHECK_STATUS_NONE = 0,
@@ -135,6 +145,7 @@ typedef struct rz_check_op
     int64_t version;
     int64_t expected_version;
     rz_check_fail_reason fail_reason;
+    rz_check_via via; /* set_status: the command used (0 = not recorded) */
 } rz_check_op;
 
 /* ---- Histories ---- */
@@ -225,6 +236,11 @@ const char *rz_check_status_name(rz_check_status s);
 int rz_check_status_parse(const char *s, size_t len, rz_check_status *out);
 /* True if a case may move from `from` to `to` (DESIGN.md §2 table). */
 bool rz_check_status_allowed(rz_check_status from, rz_check_status to);
+/* The same for one command: VIA_STATUS excludes moves to ROUTED and
+ * CLOSED -> IN_PROGRESS, VIA_ROUTE allows only moves to ROUTED, VIA_REOPEN
+ * only CLOSED -> IN_PROGRESS; VIA_ANY is rz_check_status_allowed. */
+bool rz_check_status_allowed_via(rz_check_status from, rz_check_status to,
+                                 rz_check_via via);
 
 /* ---- Synthetic histories (the generator and the tests) ---- */
 

@@ -43,6 +43,7 @@ typedef struct rz_check__op
     uint8_t f;
     uint8_t outcome;
     uint8_t fail_reason;
+    uint8_t via; /* rz_check_via */
 } rz_check__op;
 
 struct rz_check_history

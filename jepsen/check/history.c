@@ -355,6 +355,7 @@ int rz_check_history_add(rz_check_history *h, const rz_check_op *op)
     c.f = (uint8_t)op->f;
     c.outcome = (uint8_t)op->outcome;
     c.fail_reason = (uint8_t)op->fail_reason;
+    c.via = (uint8_t)op->via;
     c.in1 = c.in2 = c.out1 = c.out2 = RZ_CHECK__NONE;
     {
         uint32_t key;
@@ -466,6 +467,27 @@ bool rz_check_status_allowed(rz_check_status from, rz_check_status to)
         return false;
     }
     return (allowed[from] & (1u << to)) != 0;
+}
+
+bool rz_check_status_allowed_via(rz_check_status from, rz_check_status to,
+                                 rz_check_via via)
+{
+    bool reopen =
+        from == RZ_CHECK_STATUS_CLOSED && to == RZ_CHECK_STATUS_IN_PROGRESS;
+    if (!rz_check_status_allowed(from, to)) {
+        return false;
+    }
+    switch (via) {
+    case RZ_CHECK_VIA_ANY:
+        return true;
+    case RZ_CHECK_VIA_STATUS:
+        return to != RZ_CHECK_STATUS_ROUTED && !reopen;
+    case RZ_CHECK_VIA_ROUTE:
+        return to == RZ_CHECK_STATUS_ROUTED;
+    case RZ_CHECK_VIA_REOPEN:
+        return reopen;
+    }
+    return false;
 }
 
 int rz_check_model_parse(const char *s, rz_check_model *out)

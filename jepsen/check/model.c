@@ -39,16 +39,17 @@ static uint64_t case_version(uint64_t s)
 
 /* Whether `to` is allowed from the state's status; a state that is NEW or
  * ROUTED allows what either allows (`all` asks for both). */
-static bool case_allowed(uint64_t s, uint64_t to, bool all)
+static bool case_allowed(uint64_t s, uint64_t to, bool all, uint8_t via)
 {
     rz_check_status st = case_status(s);
     rz_check_status t = (rz_check_status)to;
+    rz_check_via v = (rz_check_via)via;
     if ((unsigned)st == STATUS_NEW_OR_ROUTED) {
-        bool a = rz_check_status_allowed(RZ_CHECK_STATUS_NEW, t);
-        bool b = rz_check_status_allowed(RZ_CHECK_STATUS_ROUTED, t);
+        bool a = rz_check_status_allowed_via(RZ_CHECK_STATUS_NEW, t, v);
+        bool b = rz_check_status_allowed_via(RZ_CHECK_STATUS_ROUTED, t, v);
         return all ? (a && b) : (a || b);
     }
-    return rz_check_status_allowed(st, t);
+    return rz_check_status_allowed_via(st, t, v);
 }
 
 static bool case_status_matches(uint64_t s, uint64_t seen)
@@ -96,10 +97,12 @@ static bool case_step(uint64_t s, const rz_check__op *op, uint64_t *next)
                 }
                 if ((unsigned)case_status(s) == STATUS_NEW_OR_ROUTED) {
                     /* The refusal tells which of the two it was. */
-                    bool a = rz_check_status_allowed(RZ_CHECK_STATUS_NEW,
-                                                     (rz_check_status)op->in1);
-                    bool b = rz_check_status_allowed(RZ_CHECK_STATUS_ROUTED,
-                                                     (rz_check_status)op->in1);
+                    bool a = rz_check_status_allowed_via(
+                        RZ_CHECK_STATUS_NEW, (rz_check_status)op->in1,
+                        (rz_check_via)op->via);
+                    bool b = rz_check_status_allowed_via(
+                        RZ_CHECK_STATUS_ROUTED, (rz_check_status)op->in1,
+                        (rz_check_via)op->via);
                     if (a != b) {
                         *next = case_pack(a ? RZ_CHECK_STATUS_ROUTED
                                             : RZ_CHECK_STATUS_NEW,
@@ -107,7 +110,7 @@ static bool case_step(uint64_t s, const rz_check__op *op, uint64_t *next)
                     }
                     return !(a && b);
                 }
-                return !case_allowed(s, op->in1, true);
+                return !case_allowed(s, op->in1, true, op->via);
             case RZ_CHECK_FAIL_OTHER:
                 return true;
             }
@@ -119,7 +122,7 @@ static bool case_step(uint64_t s, const rz_check__op *op, uint64_t *next)
         if (op->in2 != RZ_CHECK__NONE && case_version(s) != op->in2) {
             return false;
         }
-        if (!case_allowed(s, op->in1, false)) {
+        if (!case_allowed(s, op->in1, false, op->via)) {
             return false;
         }
         if (case_version(s) >= UINT32_MAX) {

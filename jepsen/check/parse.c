@@ -990,6 +990,7 @@ static int case_fields(reader *rd, const value *v, rz_check_op *op, bool target)
     const scalar *st = map_get(v, "status");
     const scalar *ver = map_get(v, "version");
     const scalar *exp = map_get(v, "expected_version");
+    const scalar *via = map_get(v, "via");
     if (v->kind != V_MAP) {
         return v->kind == V_SCALAR && v->sc.type == T_NIL
                    ? 0
@@ -1019,6 +1020,19 @@ static int case_fields(reader *rd, const value *v, rz_check_op *op, bool target)
                                "integer");
         }
         op->expected_version = exp->i;
+    }
+    if (via != NULL) {
+        static const char *const names[] = {"any", "status", "route", "reopen"};
+        size_t k;
+        for (k = 0; k < RZ_ARRAY_LEN(names); k++) {
+            if (via->type == T_STR && name_is(via->s, via->len, names[k])) {
+                op->via = (rz_check_via)k;
+                break;
+            }
+        }
+        if (k == RZ_ARRAY_LEN(names)) {
+            return rd_fail(rd, "via must be status, route, reopen or any");
+        }
     }
     return 0;
 }

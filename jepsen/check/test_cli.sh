@@ -48,6 +48,30 @@ printf '%s\n' \
     >"$tmp/stale.jsonl"
 expect 1 "not linearizable" --model register --format jsonl - <"$tmp/stale.jsonl"
 
+# "via": a status change CLOSED -> IN_PROGRESS refused as bad-status is
+# right when the move was asked by the status command (only reopen may make
+# it) and wrong without via (the union allows it); a reopen from CLOSED may
+# succeed, a route may not move to IN_PROGRESS.
+via_hist() { # $1 = via json fragment for the refused op
+    printf '%s\n' \
+        '{"process":0,"type":"invoke","f":"create","key":"7","value":null,"time_ns":1}' \
+        '{"process":0,"type":"ok","f":"create","key":"7","value":{"status":"NEW","version":1},"time_ns":2}' \
+        '{"process":0,"type":"invoke","f":"set-status","key":"7","value":{"status":"CLOSED","via":"status"},"time_ns":3}' \
+        '{"process":0,"type":"ok","f":"set-status","key":"7","value":{"status":"CLOSED","version":2},"time_ns":4}' \
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"set-status\",\"key\":\"7\",\"value\":{\"status\":\"IN_PROGRESS\"$1},\"time_ns\":5}" \
+        "{\"process\":0,\"type\":\"fail\",\"f\":\"set-status\",\"key\":\"7\",\"value\":{\"status\":\"IN_PROGRESS\"$1},\"error\":\"bad-status\",\"time_ns\":6}"
+}
+via_hist ',"via":"status"' >"$tmp/via-status.jsonl"
+expect 0 "linearizable" --model case --format jsonl "$tmp/via-status.jsonl"
+via_hist '' >"$tmp/via-any.jsonl"
+expect 1 "not linearizable" --model case --format jsonl "$tmp/via-any.jsonl"
+via_hist ',"via":"reopen"' >"$tmp/via-reopen.jsonl"
+expect 1 "not linearizable" --model case --format jsonl "$tmp/via-reopen.jsonl"
+via_hist ',"via":"route"' >"$tmp/via-route.jsonl"
+expect 0 "linearizable" --model case --format jsonl "$tmp/via-route.jsonl"
+printf '%s\n' '{"process":0,"type":"invoke","f":"set-status","key":"7","value":{"status":"NEW","via":"sideways"},"time_ns":1}' >"$tmp/via-bad.jsonl"
+expect 2 "" --model case --format jsonl "$tmp/via-bad.jsonl"
+
 # A budget that runs out gives the verdict "unknown" and exit 3: twenty
 # concurrent writes and a read of a value nobody wrote.
 : >"$tmp/hard.jsonl"
