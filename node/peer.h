@@ -48,18 +48,42 @@ typedef struct rz_peer_options
 } rz_peer_options;
 
 /* Binds and listens. RZ_EIO / RZ_EINVAL with a sentence in errmsg
- * (RZ_ERRMSG_BYTES) when the address cannot be bound. */
+ * (RZ_ERRMSG_BYTES) when the address cannot be bound (checked synchronously:
+ * nothing is left on the loop then) or the identity is not role node. The
+ * listen address is numeric ("127.0.0.1:7511", "[::1]:7511") or
+ * "localhost:PORT". On success the caller owns *out until the callback of
+ * rz_peer_net_close. */
 int rz_peer_net_start(uv_loop_t *loop, const rz_peer_options *opts,
                       rz_peer_net **out, char *errmsg);
 
-/* The transport to hand to rz_replica_open_uv. */
+/* The transport to hand to rz_replica_open_uv. Its send returns 0 (queued),
+ * RZ_EBUSY (the peer's queue is full or too many peers: dropped and
+ * counted), RZ_ETOOBIG (over RZ_PEER_FRAME_MAX_BYTES), RZ_EINVAL (id 0 or an
+ * address that is not numeric HOST:PORT), RZ_ESHUTDOWN (closing). Sending
+ * to a known id at a different address replaces the old connection. A
+ * destination nobody sent to for 60 s is forgotten (a removed member is not
+ * dialled forever). */
 void rz_peer_net_transport(rz_peer_net *n, rz_transport *out);
 
 typedef struct rz_peer_stats
 {
-    uint64_t frames_sent, frames_received, frames_dropped;
-    uint64_t connects, disconnects;
-    uint32_t peers_connected;
+    uint64_t frames_sent;     /* handed to an open outgoing connection */
+    uint64_t frames_received; /* delivered to on_frame */
+    /* Refused by send (queue full, bad address, too big, too many peers)
+     * or freed unsent with a forgotten peer. */
+    uint64_t frames_dropped;
+    uint64_t connects;        /* outgoing connections established */
+    uint64_t disconnects;     /* established outgoing connections lost/closed */
+    uint32_t peers_connected; /* outgoing connections established now */
+    /* Added by the implementation (H-peer): */
+    uint64_t dials; /* outgoing TCP connection attempts */
+    /* Connections refused in either direction: a handshake that failed
+     * authentication or policy (wrong role, a dialled peer naming another
+     * id), or an incoming connection over RZ_PEER_INBOUND_MAX. */
+    uint64_t refused;
+    uint64_t queued_bytes;      /* frames waiting in the peers' queues now */
+    uint32_t inbound_connected; /* incoming connections now (any state) */
+    uint32_t peers;             /* destinations known now */
 } rz_peer_stats;
 void rz_peer_net_stats(const rz_peer_net *n, rz_peer_stats *out);
 

@@ -1,0 +1,999 @@
+/* The peer transport of ratuszd (node/peer.h): raft frames between nodes
+ * over TCP and the secure channel, one outgoing connection per peer with
+ * reconnect backoff, bounded queues and a bounded number of incoming
+ * connections.
+ *
+ * Objects and who frees them:
+ *   - the net owns its peers and every connection (in and out);
+ *   - a peer (one per destination node id) owns its queue of frames and a
+ *     backoff timer; it points at its current outgoing connection, if any;
+ *   - a connection (conn) owns a TCP handle and, once the TCP connection is
+ *     up, an rz_secure_uv around it. It is freed in the callback that says
+ *     its last handle is closed: the secure adaptor's `closed`, or the TCP
+ *     handle's close callback when the secure layer never started.
+ *
+ * Lifecycle of an outgoing connection (checked on every move):
+ *
+ *   from        to           when
+ *   DIALING     SECURING     TCP connected, secure adaptor started
+ *   DIALING     CLOSING      connect failed, or the peer let go of it
+ *   SECURING    OPEN         handshake done, credential names the peer id
+ *   SECURING    CLOSING      handshake failed or wrong id
+ *   OPEN        CLOSING      connection lost, address changed, net closing
+ *
+ * Incoming connections go SECURING -> OPEN -> CLOSING the same way. */
+#include "node/peer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/limits.h"
+
+/* First reconnect delay, and the most it doubles to (docs/protocol.md 7). */
+#define BACKOFF_MIN_MS 100u
+#define BACKOFF_MAX_MS 5000u
+
+/* A peer nobody sent to for this long is forgotten (its connection closed,
+ * its queue freed): a member removed from the configuration must not be
+ * dialled forever. Raft sends heartbeats to every member many times a
+ * second, so live members are never idle this long. */
+#define PEER_IDLE_MS 60000u
+/* How often idle peers are looked for. */
+#define SWEEP_MS 1000u
+
+/* Most destinations at once: a configuration holds at most
+ * RZ_CONSENSUS_MAX_MEMBERS servers; the rest is room for members being
+ * replaced while idle ones age out. */
+#define PEERS_MAX (4u * RZ_CONSENSUS_MAX_MEMBERS)
+
+/* Backlog of the listening socket. */
+#define LISTEN_BACKLOG 128
+
+_Static_assert(RZ_PEER_QUEUE_MAX_BYTES >= RZ_PEER_FRAME_MAX_BYTES,
+               "a peer's queue must hold the largest frame");
+
+typedef struct out_frame
+{
+    struct out_frame *next;
+    size_t len;
+    uint8_t data[];
+} out_frame;
+
+typedef enum conn_state {
+    CONN_DIALING = 1,
+    CONN_SECURING,
+    CONN_OPEN,
+    CONN_CLOSING
+} conn_state;
+
+typedef struct peer peer;
+
+typedef struct conn
+{
+    rz_secure_uv s; /* valid once state >= CONN_SECURING */
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    rz_peer_net *net;
+    peer *peer;           /* outgoing: the peer it serves, NULL once let go */
+    uint64_t expected_id; /* outgoing: the node id we dialled */
+    bool inbound;
+    bool secure_started; /* rz_secure_uv_init succeeded: it closes tcp */
+    conn_state state;
+    struct conn *prev, *next; /* the net's list of live connections */
+} conn;
+
+struct peer
+{
+    rz_peer_net *net;
+    uint64_t id;
+    char address[RZ_ADDRESS_MAX_BYTES + 1]; /* the dialled "HOST:PORT" */
+    struct sockaddr_storage addr;
+    conn *c; /* current outgoing connection, NULL while backing off */
+    out_frame *head, *tail;
+    size_t queued_bytes;
+    uint64_t n_queued;
+    uv_timer_t timer; /* backoff */
+    uint32_t backoff_ms;
+    uint64_t last_send_ms;
+    bool closing; /* timer closing; freed in its close callback */
+};
+
+struct rz_peer_net
+{
+    uv_loop_t *loop;
+    rz_peer_options opts;
+    rz_secure_config server_cfg;
+    uv_tcp_t listener;
+    uv_timer_t sweep;
+    peer *peers[PEERS_MAX];
+    size_t n_peers;
+    conn *conns; /* every live connection, in and out */
+    uint32_t n_inbound;
+    rz_peer_stats stats;
+    bool closing;
+    int handles_open; /* listener, sweep timer, closing peer timers */
+    void (*close_cb)(void *arg);
+    void *close_arg;
+};
+
+/* Allowed moves of a connection (see the table at the top). */
+static void conn_move(conn *c, conn_state to)
+{
+    static const uint8_t allowed[5] = {
+        [CONN_DIALING] = (1u << CONN_SECURING) | (1u << CONN_CLOSING),
+        [CONN_SECURING] = (1u << CONN_OPEN) | (1u << CONN_CLOSING),
+        [CONN_OPEN] = (1u << CONN_CLOSING),
+        [CONN_CLOSING] = 0,
+    };
+    RZ_ASSERT(c->state >= CONN_DIALING && c->state <= CONN_CLOSING);
+    RZ_ASSERT((allowed[c->state] & (1u << to)) != 0);
+    c->state = to;
+}
+
+/* ---------------------------------------------------------------------------
+ * Addresses
+ * ------------------------------------------------------------------------ */
+
+/* Parses the peer part (before '/') of a configuration address: numeric
+ * "A.B.C.D:PORT", "[V6]:PORT", or "localhost:PORT". On success dial[] gets
+ * the "HOST:PORT" text. */
+static int address_parse(const char *address, struct sockaddr_storage *out,
+                         char dial[RZ_ADDRESS_MAX_BYTES + 1])
+{
+    char host[RZ_ADDRESS_MAX_BYTES + 1];
+    const char *end;
+    const char *colon;
+    size_t len;
+    size_t host_len;
+    char *num_end = NULL;
+    unsigned long port;
+
+    if (address == NULL) {
+        return RZ_EINVAL;
+    }
+    end = strchr(address, '/');
+    len = end != NULL ? (size_t)(end - address) : strlen(address);
+    if (len == 0 || len > RZ_ADDRESS_MAX_BYTES) {
+        return RZ_EINVAL;
+    }
+    memcpy(dial, address, len);
+    dial[len] = '\0';
+    colon = strrchr(dial, ':');
+    if (colon == NULL || colon == dial || colon[1] == '\0') {
+        return RZ_EINVAL;
+    }
+    errno = 0;
+    port = strtoul(colon + 1, &num_end, 10);
+    if (errno != 0 || *num_end != '\0' || port == 0 || port > 65535 ||
+        colon[1] < '0' || colon[1] > '9') {
+        return RZ_EINVAL;
+    }
+    host_len = (size_t)(colon - dial);
+    memcpy(host, dial, host_len);
+    host[host_len] = '\0';
+    memset(out, 0, sizeof(*out));
+    if (host[0] == '[') {
+        if (host_len < 3 || host[host_len - 1] != ']') {
+            return RZ_EINVAL;
+        }
+        host[host_len - 1] = '\0';
+        if (uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)out) != 0) {
+            return RZ_EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(host, "localhost") == 0) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+    }
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) != 0) {
+        return RZ_EINVAL;
+    }
+    return 0;
+}
+
+static socklen_t addr_len(const struct sockaddr_storage *a)
+{
+    return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                    : sizeof(struct sockaddr_in);
+}
+
+/* ---------------------------------------------------------------------------
+ * Connections
+ * ------------------------------------------------------------------------ */
+
+static void peer_conn_lost(peer *p);
+static void peer_flush(peer *p);
+static void net_maybe_finish(rz_peer_net *n);
+
+static void conn_link(rz_peer_net *n, conn *c)
+{
+    c->prev = NULL;
+    c->next = n->conns;
+    if (n->conns != NULL) {
+        n->conns->prev = c;
+    }
+    n->conns = c;
+}
+
+static void conn_unlink(rz_peer_net *n, conn *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        RZ_ASSERT(n->conns == c);
+        n->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    c->prev = NULL;
+    c->next = NULL;
+}
+
+/* The connection's memory goes: the last of its handles is closed. */
+static void conn_free(conn *c)
+{
+    rz_peer_net *n = c->net;
+    conn_unlink(n, c);
+    if (c->inbound) {
+        RZ_ASSERT(n->n_inbound > 0);
+        n->n_inbound--;
+    }
+    RZ_ASSERT(c->peer == NULL || c->peer->c != c);
+    free(c);
+    net_maybe_finish(n);
+}
+
+static void on_tcp_closed(uv_handle_t *h)
+{
+    conn_free(h->data);
+}
+
+/* Lets go of the peer a connection serves (it may go on closing alone). */
+static void conn_detach(conn *c)
+{
+    if (c->peer != NULL && c->peer->c == c) {
+        c->peer->c = NULL;
+    }
+    c->peer = NULL;
+}
+
+/* Closes a connection in whatever state it is: a clean secure shutdown when
+ * it is open (the peer gets our FINAL frame), an abort otherwise. */
+static void conn_close(conn *c, int err)
+{
+    if (c->state == CONN_CLOSING) {
+        return;
+    }
+    if (!c->secure_started) {
+        conn_move(c, CONN_CLOSING);
+        /* A pending connect request is cancelled: its callback runs with
+         * UV_ECANCELED before this close callback. */
+        c->tcp.data = c;
+        uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+        return;
+    }
+    if (c->state == CONN_OPEN && err == 0) {
+        conn_move(c, CONN_CLOSING);
+        rz_secure_uv_shutdown(&c->s);
+        return;
+    }
+    conn_move(c, CONN_CLOSING);
+    rz_secure_uv_abort(&c->s, err != 0 ? err : RZ_ECANCELED);
+}
+
+static void on_established(rz_secure_uv *s)
+{
+    conn *c = s->data;
+    rz_peer_net *n = c->net;
+    const rz_credential *cred = rz_secure_peer(&s->conn);
+    RZ_ASSERT(cred != NULL);
+    if (c->state != CONN_SECURING) {
+        return; /* closing already */
+    }
+    /* The adaptor checked the role against allowed_roles and the policy
+     * hook checked the id; checked again here because the transport's
+     * guarantee to consensus (DESIGN.md §5) rests on it. */
+    if (cred->role != RZ_ROLE_NODE || cred->node_id == 0 ||
+        (!c->inbound && cred->node_id != c->expected_id)) {
+        rz_log(RZ_LOG_WARN, "peer refused: wrong credential",
+               "peer=%llu role=%d credential_node=%llu",
+               (unsigned long long)c->expected_id, (int)cred->role,
+               (unsigned long long)cred->node_id);
+        conn_close(c, RZ_EDENIED);
+        return;
+    }
+    conn_move(c, CONN_OPEN);
+    if (c->inbound) {
+        return;
+    }
+    if (c->peer == NULL) {
+        conn_close(c, 0);
+        return;
+    }
+    n->stats.connects++;
+    n->stats.peers_connected++;
+    c->peer->backoff_ms = BACKOFF_MIN_MS;
+    rz_log(RZ_LOG_INFO, "peer connected", "peer=%llu address=%s",
+           (unsigned long long)c->peer->id, c->peer->address);
+    peer_flush(c->peer);
+}
+
+static void on_frame(rz_secure_uv *s, const uint8_t *p, size_t len)
+{
+    conn *c = s->data;
+    rz_peer_net *n = c->net;
+    const rz_credential *cred = rz_secure_peer(&s->conn);
+    /* Outgoing connections only send (docs/protocol.md 7): a frame on one
+     * is ignored. Nothing is delivered once the net is closing, since the
+     * receiver may be going away. */
+    if (!c->inbound || c->state != CONN_OPEN || n->closing || cred == NULL) {
+        return;
+    }
+    n->stats.frames_received++;
+    n->opts.on_frame(n->opts.arg, cred->node_id, p, len);
+}
+
+static void on_writable(rz_secure_uv *s)
+{
+    conn *c = s->data;
+    if (c->peer != NULL && c->state == CONN_OPEN) {
+        peer_flush(c->peer);
+    }
+}
+
+static void on_closed(rz_secure_uv *s, int status)
+{
+    conn *c = s->data;
+    rz_peer_net *n = c->net;
+    /* An attached connection still OPEN here was lost, not closed by us
+     * (we let go of a connection before closing an open one). */
+    bool was_open = c->state == CONN_OPEN;
+    if (c->state != CONN_CLOSING) {
+        conn_move(c, CONN_CLOSING);
+    }
+    if (status == RZ_EAUTH || status == RZ_EDENIED) {
+        n->stats.refused++;
+    }
+    if (c->peer != NULL && c->peer->c == c) {
+        peer *p = c->peer;
+        conn_detach(c);
+        if (was_open) {
+            RZ_ASSERT(n->stats.peers_connected > 0);
+            n->stats.peers_connected--;
+            n->stats.disconnects++;
+            rz_log(RZ_LOG_INFO, "peer connection lost", "peer=%llu status=%s",
+                   (unsigned long long)p->id, rz_errname(status));
+        }
+        rz_log(RZ_LOG_DEBUG, "peer connection closed",
+               "peer=%llu status=%s detail=\"%s\"", (unsigned long long)p->id,
+               rz_errname(status), s->errmsg);
+        peer_conn_lost(p);
+    }
+    conn_free(c);
+}
+
+static const rz_secure_uv_cbs conn_cbs = {
+    .established = on_established,
+    .frame = on_frame,
+    .writable = on_writable,
+    .closed = on_closed,
+};
+
+/* Policy hook of outgoing connections: the dialled peer must be the node id
+ * we meant to reach (a stale address may now belong to another node). */
+static int policy_expected_id(void *data, const rz_credential *peer_cred)
+{
+    const conn *c = data;
+    if (peer_cred->role != RZ_ROLE_NODE ||
+        peer_cred->node_id != c->expected_id) {
+        return RZ_EDENIED;
+    }
+    return 0;
+}
+
+/* Starts the secure layer on a connected TCP handle. On failure the caller
+ * still owns the TCP handle. */
+static int conn_secure_start(conn *c, bool is_client)
+{
+    rz_peer_net *n = c->net;
+    rz_secure_config cfg = n->server_cfg;
+    int rv;
+    if (is_client) {
+        cfg.policy = policy_expected_id;
+        cfg.policy_data = c;
+    }
+    rv = rz_secure_uv_init(n->loop, &c->s, (uv_stream_t *)&c->tcp, &cfg,
+                           is_client, 0, &conn_cbs);
+    if (rv != 0) {
+        return rv;
+    }
+    c->s.data = c;
+    c->secure_started = true;
+    conn_move(c, CONN_SECURING);
+    return 0;
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    conn *c = req->data;
+    peer *p = c->peer;
+    int rv;
+    if (c->state == CONN_CLOSING) {
+        return; /* we closed it: the close callback frees it */
+    }
+    RZ_ASSERT(c->state == CONN_DIALING);
+    if (status < 0) {
+        rz_log(RZ_LOG_DEBUG, "peer dial failed", "peer=%llu error=\"%s\"",
+               (unsigned long long)c->expected_id, uv_strerror(status));
+        conn_detach(c);
+        conn_close(c, RZ_EIO);
+        if (p != NULL) {
+            peer_conn_lost(p);
+        }
+        return;
+    }
+    (void)uv_tcp_nodelay(&c->tcp, 1);
+    rv = conn_secure_start(c, true);
+    if (rv != 0) {
+        conn_detach(c);
+        conn_close(c, rv);
+        if (p != NULL) {
+            peer_conn_lost(p);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Peers
+ * ------------------------------------------------------------------------ */
+
+static void peer_dial(peer *p);
+
+static void on_backoff(uv_timer_t *t)
+{
+    peer *p = t->data;
+    if (p->closing || p->net->closing || p->c != NULL) {
+        return;
+    }
+    peer_dial(p);
+}
+
+/* The outgoing connection is gone (or never came up): try again later,
+ * after the current backoff with jitter, and double the backoff. */
+static void peer_conn_lost(peer *p)
+{
+    uint32_t half;
+    uint32_t delay_ms;
+    RZ_PRE(p->c == NULL);
+    if (p->closing || p->net->closing) {
+        return;
+    }
+    /* "Equal jitter": somewhere in [backoff/2, backoff], so peers that
+     * lost each other at the same moment do not dial in lockstep. */
+    half = p->backoff_ms / 2u;
+    delay_ms = half + rz_random_uniform(half + 1u);
+    p->backoff_ms = p->backoff_ms >= BACKOFF_MAX_MS / 2u ? BACKOFF_MAX_MS
+                                                         : p->backoff_ms * 2u;
+    RZ_ASSERT(p->backoff_ms >= BACKOFF_MIN_MS &&
+              p->backoff_ms <= BACKOFF_MAX_MS);
+    uv_timer_start(&p->timer, on_backoff, delay_ms, 0);
+}
+
+static void peer_dial(peer *p)
+{
+    rz_peer_net *n = p->net;
+    conn *c;
+    int rv;
+    RZ_PRE(p->c == NULL && !p->closing && !n->closing);
+    n->stats.dials++;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        peer_conn_lost(p);
+        return;
+    }
+    c->net = n;
+    c->peer = p;
+    c->expected_id = p->id;
+    c->state = CONN_DIALING;
+    if (uv_tcp_init(n->loop, &c->tcp) != 0) {
+        free(c);
+        peer_conn_lost(p);
+        return;
+    }
+    c->tcp.data = c;
+    c->connect_req.data = c;
+    conn_link(n, c);
+    p->c = c;
+    rv = uv_tcp_connect(&c->connect_req, &c->tcp,
+                        (const struct sockaddr *)&p->addr, on_connect);
+    if (rv != 0) {
+        conn_detach(c);
+        conn_close(c, RZ_EIO);
+        peer_conn_lost(p);
+    }
+}
+
+static void peer_queue_free(peer *p)
+{
+    size_t guard = 0;
+    while (p->head != NULL) {
+        out_frame *f = p->head;
+        RZ_ASSERT(guard++ <= RZ_PEER_QUEUE_MAX_BYTES);
+        p->head = f->next;
+        free(f);
+    }
+    p->tail = NULL;
+    p->queued_bytes = 0;
+    p->n_queued = 0;
+}
+
+/* Hands queued frames to the open connection until it refuses (RZ_EBUSY:
+ * its writable callback calls again) or the queue is empty. */
+static void peer_flush(peer *p)
+{
+    rz_peer_net *n = p->net;
+    size_t guard = 0;
+    while (p->head != NULL && p->c != NULL && p->c->state == CONN_OPEN) {
+        out_frame *f = p->head;
+        int rv = rz_secure_uv_send(&p->c->s, f->data, f->len);
+        RZ_ASSERT(guard++ <= RZ_PEER_QUEUE_MAX_BYTES);
+        if (rv != 0 && rv != RZ_ETOOBIG) {
+            /* RZ_EBUSY: the writable callback calls again. Anything else:
+             * the adaptor is closing the connection; the frame stays for
+             * the next one. */
+            return;
+        }
+        p->head = f->next;
+        if (p->head == NULL) {
+            p->tail = NULL;
+        }
+        RZ_ASSERT(p->queued_bytes >= f->len);
+        p->queued_bytes -= f->len;
+        free(f);
+        RZ_ASSERT(p->n_queued > 0);
+        p->n_queued--;
+        if (rv == 0) {
+            n->stats.frames_sent++;
+        } else {
+            n->stats.frames_dropped++; /* cannot happen: len was checked */
+        }
+    }
+}
+
+static void on_peer_timer_closed(uv_handle_t *h)
+{
+    peer *p = h->data;
+    rz_peer_net *n = p->net;
+    RZ_ASSERT(n->handles_open > 0);
+    n->handles_open--;
+    free(p);
+    net_maybe_finish(n);
+}
+
+/* Forgets a peer: closes its connection cleanly, frees its queue, and frees
+ * it once its timer is closed. The caller removed it from n->peers. */
+static void peer_close(peer *p)
+{
+    rz_peer_net *n = p->net;
+    RZ_PRE(!p->closing);
+    p->closing = true;
+    if (p->c != NULL) {
+        conn *c = p->c;
+        bool was_open = c->state == CONN_OPEN;
+        conn_detach(c);
+        if (was_open) {
+            RZ_ASSERT(n->stats.peers_connected > 0);
+            n->stats.peers_connected--;
+            n->stats.disconnects++;
+        }
+        conn_close(c, 0);
+    }
+    n->stats.frames_dropped += p->n_queued;
+    peer_queue_free(p);
+    uv_timer_stop(&p->timer);
+    n->handles_open++;
+    uv_close((uv_handle_t *)&p->timer, on_peer_timer_closed);
+}
+
+static peer *peer_find(const rz_peer_net *n, uint64_t id)
+{
+    for (size_t i = 0; i < n->n_peers; i++) {
+        if (n->peers[i]->id == id) {
+            return n->peers[i];
+        }
+    }
+    return NULL;
+}
+
+static int peer_create(rz_peer_net *n, uint64_t id, peer **out)
+{
+    peer *p;
+    if (n->n_peers >= PEERS_MAX) {
+        return RZ_EBUSY;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return RZ_ENOMEM;
+    }
+    if (uv_timer_init(n->loop, &p->timer) != 0) {
+        free(p);
+        return RZ_EIO;
+    }
+    p->timer.data = p;
+    p->net = n;
+    p->id = id;
+    p->backoff_ms = BACKOFF_MIN_MS;
+    n->peers[n->n_peers++] = p;
+    *out = p;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Sending (the rz_transport)
+ * ------------------------------------------------------------------------ */
+
+/* Points the peer at a new address: the old connection (to whoever now
+ * has the old address) is replaced, queued frames stay. */
+static void peer_readdress(peer *p, const struct sockaddr_storage *addr,
+                           const char *dial)
+{
+    rz_peer_net *n = p->net;
+    snprintf(p->address, sizeof(p->address), "%s", dial);
+    memcpy(&p->addr, addr, sizeof(p->addr));
+    uv_timer_stop(&p->timer);
+    p->backoff_ms = BACKOFF_MIN_MS;
+    if (p->c != NULL) {
+        conn *c = p->c;
+        if (c->state == CONN_OPEN) {
+            RZ_ASSERT(n->stats.peers_connected > 0);
+            n->stats.peers_connected--;
+            n->stats.disconnects++;
+        }
+        conn_detach(c);
+        conn_close(c, 0);
+    }
+}
+
+static int net_send(void *data, uint64_t to_id, const char *to_address,
+                    const void *frame, size_t len)
+{
+    rz_peer_net *n = data;
+    struct sockaddr_storage addr;
+    char dial[RZ_ADDRESS_MAX_BYTES + 1];
+    peer *p;
+    out_frame *f;
+    int rv;
+
+    RZ_PRE(n != NULL);
+    if (n->closing) {
+        return RZ_ESHUTDOWN;
+    }
+    if (to_id == 0 || (frame == NULL && len > 0)) {
+        n->stats.frames_dropped++;
+        return RZ_EINVAL;
+    }
+    if (len > RZ_PEER_FRAME_MAX_BYTES) {
+        n->stats.frames_dropped++;
+        return RZ_ETOOBIG;
+    }
+    rv = address_parse(to_address, &addr, dial);
+    if (rv != 0) {
+        n->stats.frames_dropped++;
+        return rv;
+    }
+    p = peer_find(n, to_id);
+    if (p == NULL) {
+        rv = peer_create(n, to_id, &p);
+        if (rv != 0) {
+            n->stats.frames_dropped++;
+            return rv;
+        }
+        snprintf(p->address, sizeof(p->address), "%s", dial);
+        memcpy(&p->addr, &addr, sizeof(p->addr));
+    } else if (strcmp(p->address, dial) != 0) {
+        rz_log(RZ_LOG_INFO, "peer address changed", "peer=%llu old=%s new=%s",
+               (unsigned long long)to_id, p->address, dial);
+        peer_readdress(p, &addr, dial);
+    }
+    p->last_send_ms = uv_now(n->loop);
+    if (p->queued_bytes + len > RZ_PEER_QUEUE_MAX_BYTES) {
+        n->stats.frames_dropped++;
+        return RZ_EBUSY;
+    }
+    f = malloc(sizeof(*f) + len);
+    if (f == NULL) {
+        n->stats.frames_dropped++;
+        return RZ_ENOMEM;
+    }
+    f->next = NULL;
+    f->len = len;
+    if (len > 0) {
+        memcpy(f->data, frame, len);
+    }
+    if (p->tail != NULL) {
+        p->tail->next = f;
+    } else {
+        p->head = f;
+    }
+    p->tail = f;
+    p->queued_bytes += len;
+    p->n_queued++;
+    if (p->c == NULL && !uv_is_active((uv_handle_t *)&p->timer)) {
+        peer_dial(p);
+    } else {
+        peer_flush(p);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Listening
+ * ------------------------------------------------------------------------ */
+
+static void on_refused_closed(uv_handle_t *h)
+{
+    rz_peer_net *n = h->data;
+    free(h);
+    RZ_ASSERT(n->handles_open > 0);
+    n->handles_open--;
+    net_maybe_finish(n);
+}
+
+/* Accepts a connection over the limit only to close it at once, so the
+ * kernel's backlog does not hold it and the listener is not woken again. */
+static void refuse_connection(rz_peer_net *n, uv_stream_t *listener)
+{
+    uv_tcp_t *t = malloc(sizeof(*t));
+    if (t == NULL || uv_tcp_init(n->loop, t) != 0) {
+        free(t);
+        return;
+    }
+    t->data = n;
+    (void)uv_accept(listener, (uv_stream_t *)t);
+    n->handles_open++;
+    uv_close((uv_handle_t *)t, on_refused_closed);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    rz_peer_net *n = listener->data;
+    conn *c;
+    if (status < 0 || n->closing) {
+        return;
+    }
+    if (n->n_inbound >= RZ_PEER_INBOUND_MAX) {
+        n->stats.refused++;
+        refuse_connection(n, listener);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        refuse_connection(n, listener);
+        return;
+    }
+    c->net = n;
+    c->inbound = true;
+    c->state = CONN_DIALING;
+    if (uv_tcp_init(n->loop, &c->tcp) != 0) {
+        free(c);
+        refuse_connection(n, listener);
+        return;
+    }
+    c->tcp.data = c;
+    conn_link(n, c);
+    n->n_inbound++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
+        conn_secure_start(c, false) != 0) {
+        conn_close(c, RZ_EIO);
+        return;
+    }
+    (void)uv_tcp_nodelay(&c->tcp, 1);
+}
+
+/* A bound, listening socket made with plain calls, so that a bad or busy
+ * address fails here, synchronously, with nothing to close on the loop. */
+static int listen_socket(const char *listen_addr, int *fd_out, char *errmsg)
+{
+    struct sockaddr_storage addr;
+    char dial[RZ_ADDRESS_MAX_BYTES + 1];
+    int one = 1;
+    int fd;
+    if (address_parse(listen_addr, &addr, dial) != 0) {
+        rz_errmsg_set(errmsg,
+                      "peer listener: '%s' is not HOST:PORT with a numeric "
+                      "IPv4 or [IPv6] host and a port in 1..65535",
+                      listen_addr != NULL ? listen_addr : "(null)");
+        return RZ_EINVAL;
+    }
+    fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rz_errmsg_set(errmsg, "peer listener: socket: %s", strerror(errno));
+        return RZ_EIO;
+    }
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&addr, addr_len(&addr)) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0) {
+        rz_errmsg_set(errmsg,
+                      "peer listener: cannot listen on %s: %s (is another "
+                      "process using the port?)",
+                      dial, strerror(errno));
+        close(fd);
+        return RZ_EIO;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    rz_peer_net *n = t->data;
+    uint64_t now = uv_now(n->loop);
+    size_t i = 0;
+    while (i < n->n_peers) {
+        peer *p = n->peers[i];
+        if (now - p->last_send_ms >= PEER_IDLE_MS) {
+            rz_log(RZ_LOG_INFO, "peer idle: forgotten", "peer=%llu",
+                   (unsigned long long)p->id);
+            n->peers[i] = n->peers[--n->n_peers];
+            n->peers[n->n_peers] = NULL;
+            peer_close(p);
+        } else {
+            i++;
+        }
+    }
+}
+
+static void on_failed_listener_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+int rz_peer_net_start(uv_loop_t *loop, const rz_peer_options *opts,
+                      rz_peer_net **out, char *errmsg)
+{
+    rz_peer_net *n;
+    int fd = -1;
+    int rv;
+
+    RZ_PRE(loop != NULL && opts != NULL && out != NULL);
+    if (opts->identity == NULL || opts->on_frame == NULL ||
+        opts->identity->cred.role != RZ_ROLE_NODE ||
+        opts->identity->cred.node_id == 0) {
+        rz_errmsg_set(errmsg, "peer transport: the identity must be a "
+                              "credential with role node");
+        return RZ_EINVAL;
+    }
+    rv = listen_socket(opts->listen, &fd, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    n = calloc(1, sizeof(*n));
+    if (n == NULL) {
+        close(fd);
+        return RZ_ENOMEM;
+    }
+    n->loop = loop;
+    n->opts = *opts;
+    n->server_cfg.id = opts->identity;
+    n->server_cfg.allowed_roles = RZ_ROLE_BIT(RZ_ROLE_NODE);
+    n->server_cfg.max_frame_bytes = RZ_PEER_FRAME_MAX_BYTES;
+    if (uv_tcp_init(loop, &n->listener) != 0) {
+        close(fd);
+        free(n);
+        return RZ_EIO;
+    }
+    n->listener.data = n;
+    n->handles_open = 1;
+    if (uv_tcp_open(&n->listener, fd) != 0) {
+        close(fd);
+        rv = RZ_EIO;
+        goto err_after_listener;
+    }
+    rv = uv_listen((uv_stream_t *)&n->listener, LISTEN_BACKLOG, on_connection);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "peer listener: %s", uv_strerror(rv));
+        rv = RZ_EIO;
+        goto err_after_listener;
+    }
+    RZ_ASSERT(uv_timer_init(loop, &n->sweep) == 0);
+    n->sweep.data = n;
+    n->handles_open++;
+    uv_timer_start(&n->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    *out = n;
+    return 0;
+
+err_after_listener:
+    /* The handle lives in the net, so the net is freed by the close
+     * callback once the loop runs again. */
+    uv_close((uv_handle_t *)&n->listener, on_failed_listener_closed);
+    return rv;
+}
+
+void rz_peer_net_transport(rz_peer_net *n, rz_transport *out)
+{
+    RZ_PRE(n != NULL && out != NULL);
+    out->data = n;
+    out->send = net_send;
+}
+
+void rz_peer_net_stats(const rz_peer_net *n, rz_peer_stats *out)
+{
+    uint64_t queued = 0;
+    RZ_PRE(n != NULL && out != NULL);
+    *out = n->stats;
+    for (size_t i = 0; i < n->n_peers; i++) {
+        queued += n->peers[i]->queued_bytes;
+    }
+    out->queued_bytes = queued;
+    out->inbound_connected = n->n_inbound;
+    out->peers = (uint32_t)n->n_peers;
+}
+
+bool rz_peer_net_connected(const rz_peer_net *n, uint64_t id)
+{
+    const peer *p;
+    RZ_PRE(n != NULL);
+    p = peer_find(n, id);
+    return p != NULL && p->c != NULL && p->c->state == CONN_OPEN;
+}
+
+/* ---------------------------------------------------------------------------
+ * Closing
+ * ------------------------------------------------------------------------ */
+
+static void net_maybe_finish(rz_peer_net *n)
+{
+    void (*cb)(void *arg);
+    void *arg;
+    if (!n->closing || n->handles_open > 0 || n->conns != NULL ||
+        n->close_cb == NULL) {
+        return;
+    }
+    RZ_ASSERT(n->n_peers == 0 && n->n_inbound == 0);
+    cb = n->close_cb;
+    arg = n->close_arg;
+    n->close_cb = NULL;
+    free(n);
+    cb(arg);
+}
+
+static void on_net_handle_closed(uv_handle_t *h)
+{
+    rz_peer_net *n = h->data;
+    RZ_ASSERT(n->handles_open > 0);
+    n->handles_open--;
+    net_maybe_finish(n);
+}
+
+void rz_peer_net_close(rz_peer_net *n, void (*cb)(void *arg), void *arg)
+{
+    conn *c;
+    size_t guard = 0;
+    RZ_PRE(n != NULL && cb != NULL);
+    RZ_PRE(!n->closing);
+    n->closing = true;
+    n->close_cb = cb;
+    n->close_arg = arg;
+    uv_close((uv_handle_t *)&n->listener, on_net_handle_closed);
+    uv_timer_stop(&n->sweep);
+    uv_close((uv_handle_t *)&n->sweep, on_net_handle_closed);
+    while (n->n_peers > 0) {
+        peer *p = n->peers[--n->n_peers];
+        n->peers[n->n_peers] = NULL;
+        peer_close(p);
+    }
+    /* Incoming connections (and outgoing ones already let go of) close
+     * too; conn_close only starts it, so the list stays intact here. */
+    for (c = n->conns; c != NULL; c = c->next) {
+        RZ_ASSERT(guard++ <= RZ_PEER_INBOUND_MAX + 4u * PEERS_MAX + 1024u);
+        conn_close(c, 0);
+    }
+    net_maybe_finish(n);
+}
