@@ -101,6 +101,7 @@ struct peer
     uv_timer_t timer; /* backoff */
     uint32_t backoff_ms;
     uint64_t last_send_ms;
+    bool warned;  /* the wrong-node warning for this address was logged */
     bool closing; /* timer closing; freed in its close callback */
 };
 
@@ -288,6 +289,26 @@ static void conn_close(conn *c, int err)
     rz_secure_uv_abort(&c->s, err != 0 ? err : RZ_ECANCELED);
 }
 
+/* A node keeps one outgoing connection per peer, so an older incoming one
+ * from the same node id is obsolete (the node restarted, or its connection
+ * was replaced and the old one is half-open): it is closed cleanly, so a
+ * peer cannot pile up incoming connections. */
+static void close_older_inbound(conn *fresh, uint64_t node_id)
+{
+    size_t guard = 0;
+    for (conn *c = fresh->net->conns; c != NULL; c = c->next) {
+        const rz_credential *cred;
+        RZ_ASSERT(guard++ <= fresh->net->n_inbound + 4u * PEERS_MAX + 1024u);
+        if (c == fresh || !c->inbound || c->state != CONN_OPEN) {
+            continue;
+        }
+        cred = rz_secure_peer(&c->s.conn);
+        if (cred != NULL && cred->node_id == node_id) {
+            conn_close(c, 0);
+        }
+    }
+}
+
 static void on_established(rz_secure_uv *s)
 {
     conn *c = s->data;
@@ -311,6 +332,7 @@ static void on_established(rz_secure_uv *s)
     }
     conn_move(c, CONN_OPEN);
     if (c->inbound) {
+        close_older_inbound(c, cred->node_id);
         return;
     }
     if (c->peer == NULL) {
@@ -368,12 +390,15 @@ static void on_closed(rz_secure_uv *s, int status)
             RZ_ASSERT(n->stats.peers_connected > 0);
             n->stats.peers_connected--;
             n->stats.disconnects++;
-            rz_log(RZ_LOG_INFO, "peer connection lost", "peer=%llu status=%s",
-                   (unsigned long long)p->id, rz_errname(status));
         }
-        rz_log(RZ_LOG_DEBUG, "peer connection closed",
-               "peer=%llu status=%s detail=\"%s\"", (unsigned long long)p->id,
-               rz_errname(status), s->errmsg);
+        {
+            char detail[2 * RZ_ERRMSG_BYTES + 3];
+            rz_log(was_open ? RZ_LOG_INFO : RZ_LOG_DEBUG,
+                   was_open ? "peer connection lost" : "peer handshake failed",
+                   "peer=%llu status=%s detail=%s", (unsigned long long)p->id,
+                   rz_errname(status),
+                   rz_log_quote(detail, sizeof(detail), s->errmsg));
+        }
         peer_conn_lost(p);
     }
     conn_free(c);
@@ -391,11 +416,19 @@ static const rz_secure_uv_cbs conn_cbs = {
 static int policy_expected_id(void *data, const rz_credential *peer_cred)
 {
     const conn *c = data;
-    if (peer_cred->role != RZ_ROLE_NODE ||
-        peer_cred->node_id != c->expected_id) {
-        return RZ_EDENIED;
+    if (peer_cred->role == RZ_ROLE_NODE &&
+        peer_cred->node_id == c->expected_id) {
+        return 0;
     }
-    return 0;
+    /* Once per address, not at every redial. */
+    if (c->peer != NULL && !c->peer->warned) {
+        c->peer->warned = true;
+        rz_log(RZ_LOG_WARN, "peer refused: the address belongs to another node",
+               "peer=%llu address=%s credential_node=%llu",
+               (unsigned long long)c->expected_id, c->peer->address,
+               (unsigned long long)peer_cred->node_id);
+    }
+    return RZ_EDENIED;
 }
 
 /* Starts the secure layer on a connected TCP handle. On failure the caller
@@ -647,6 +680,7 @@ static void peer_readdress(peer *p, const struct sockaddr_storage *addr,
     rz_peer_net *n = p->net;
     snprintf(p->address, sizeof(p->address), "%s", dial);
     memcpy(&p->addr, addr, sizeof(p->addr));
+    p->warned = false;
     uv_timer_stop(&p->timer);
     p->backoff_ms = BACKOFF_MIN_MS;
     if (p->c != NULL) {
@@ -761,6 +795,36 @@ static void refuse_connection(rz_peer_net *n, uv_stream_t *listener)
     uv_close((uv_handle_t *)t, on_refused_closed);
 }
 
+/* At RZ_PEER_INBOUND_MAX live incoming connections, the oldest one still in
+ * its handshake gives way, so that silent or slow unauthenticated
+ * connections cannot keep a node from reaching us (they are dropped at the
+ * handshake deadline anyway). RZ_EBUSY when every slot is authenticated. */
+static int inbound_make_room(rz_peer_net *n)
+{
+    conn *oldest = NULL;
+    uint32_t live = 0;
+    size_t guard = 0;
+    for (conn *c = n->conns; c != NULL; c = c->next) {
+        RZ_ASSERT(guard++ <= n->n_inbound + 4u * PEERS_MAX + 1024u);
+        if (!c->inbound || c->state == CONN_CLOSING) {
+            continue;
+        }
+        live++;
+        if (c->state != CONN_OPEN) {
+            oldest = c; /* the list is newest first */
+        }
+    }
+    if (live < RZ_PEER_INBOUND_MAX) {
+        return 0;
+    }
+    if (oldest == NULL) {
+        return RZ_EBUSY;
+    }
+    n->stats.refused++;
+    conn_close(oldest, RZ_EBUSY);
+    return 0;
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     rz_peer_net *n = listener->data;
@@ -768,7 +832,7 @@ static void on_connection(uv_stream_t *listener, int status)
     if (status < 0 || n->closing) {
         return;
     }
-    if (n->n_inbound >= RZ_PEER_INBOUND_MAX) {
+    if (inbound_make_room(n) != 0) {
         n->stats.refused++;
         refuse_connection(n, listener);
         return;

@@ -540,6 +540,45 @@ static void test_address_change(void **state)
     node_close(w, &d.c);
 }
 
+static bool old_inbound_closed(void *arg)
+{
+    duo *d = arg;
+    return stats_of(&d->a).disconnects == 1 &&
+           stats_of(&d->b).inbound_connected == 1;
+}
+
+/* A second incoming connection from the same node id replaces the first
+ * (a restarted node's old connection may be half-open). */
+static void test_inbound_replaced(void **state)
+{
+    world *w = *state;
+    static duo d;
+    static tnode a2;
+    rz_peer_stats s;
+    memset(&d, 0, sizeof(d));
+    memset(&a2, 0, sizeof(a2));
+    assert_int_equal(node_start(w, &d.a, 1, 16155), 0);
+    assert_int_equal(node_start(w, &d.b, 2, 16156), 0);
+    assert_int_equal(node_start(w, &a2, 1, 16157), 0); /* node 1 again */
+    assert_int_equal(send_frames(&d.a, 2, "127.0.0.1:16156", 2, 64), 0);
+    d.want = 2;
+    assert_true(run_until(w, b_got_from_1, &d, 3000));
+    a2.sent[2] = 100; /* keeps the sequence increasing for B's check */
+    assert_int_equal(send_frames(&a2, 2, "127.0.0.1:16156", 2, 64), 0);
+    d.want = 4;
+    assert_true(run_until(w, b_got_from_1, &d, 3000));
+    /* True once A's older connection is closed, and for at least the
+     * 50 ms until A dials again. */
+    assert_true(run_until(w, old_inbound_closed, &d, 1000));
+    s = stats_of(&d.b);
+    assert_int_equal(s.inbound_connected, 1);
+    assert_true(rz_peer_net_connected(a2.net, 2));
+    assert_true(d.b.order_ok);
+    node_close(w, &d.a);
+    node_close(w, &d.b);
+    node_close(w, &a2);
+}
+
 /* ---------------------------------------------------------------------------
  * The queue bound, bad arguments, and close with everything queued
  * ------------------------------------------------------------------------ */
@@ -717,9 +756,18 @@ static void test_inbound_limit(void **state)
     }
     assert_true(run_until(w, limit_reached, &ctx, 3000));
     st = stats_of(&d.b);
-    assert_int_equal(s.eof, 1); /* only the one over the limit */
+    /* The oldest silent connection gave way to the one over the limit. */
+    assert_int_equal(s.eof, 1);
     assert_int_equal(st.refused, 1);
     assert_int_equal(st.frames_received, 0);
+    /* A node still gets through: the next oldest silent one gives way. */
+    assert_int_equal(node_start(w, &d.a, 1, 16182), 0);
+    assert_int_equal(send_frames(&d.a, 2, "127.0.0.1:16181", 2, 64), 0);
+    d.want = 2;
+    assert_true(run_until(w, b_got_from_1, &d, 3000));
+    assert_int_equal(s.eof, 2);
+    assert_int_equal(stats_of(&d.b).refused, 2);
+    node_close(w, &d.a);
     for (uint32_t i = 0; i < SILENT_CONNS; i++) {
         uv_close((uv_handle_t *)&s.tcp[i], silent_closed);
     }
@@ -795,6 +843,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_id, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(test_address_change, world_setup,
+                                        world_teardown),
+        cmocka_unit_test_setup_teardown(test_inbound_replaced, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(test_queue_bound, world_setup,
                                         world_teardown),
