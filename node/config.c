@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum key_type { KEY_U64, KEY_STR } key_type;
+typedef enum key_type { KEY_U64, KEY_STR, KEY_BOOL } key_type;
 
 typedef struct key_def
 {
@@ -45,9 +45,16 @@ static const key_def keys[] = {
     STR("node", metrics_listen, "127.0.0.1:7600",
         "host:port for /metrics, /livez, /readyz; 'off' disables"),
     STR("node", log_level, "info", "debug, info, warn or error"),
+    STR("node", identity, "",
+        "the node's identity file (ratuszctl keys issue --role node); "
+        "default <data_dir>/node.identity"),
     {"cluster", "members", KEY_STR, offsetof(rz_node_config, members_spec),
      sizeof(((rz_node_config *)0)->members_spec), "", 0, 0,
-     "initial voters for bootstrap: ID=HOST:PORT,... (peer ports)"},
+     "initial voters: ID=PEER_HOST:PORT/CLIENT_HOST:PORT,..."},
+    {"cluster", "bootstrap", KEY_BOOL, offsetof(rz_node_config, bootstrap), 0,
+     "true", 0, 1,
+     "bootstrap an empty log with cluster.members when this node is one "
+     "of them (true/false)"},
     U64("raft", election_timeout_ms, "1000", 100, 60000,
         "election timeout in milliseconds"),
     U64("raft", heartbeat_timeout_ms, "100", 10, 10000,
@@ -71,6 +78,19 @@ static const key_def keys[] = {
 
 static const key_def *key_find(const char *section, const char *name)
 {
+    const char *dot = section == NULL ? strchr(name, '.') : NULL;
+    char sec[16];
+    if (dot != NULL) {
+        /* "--node.data_dir": the section is named in the flag. */
+        size_t n = (size_t)(dot - name);
+        if (n == 0 || n >= sizeof(sec)) {
+            return NULL;
+        }
+        memcpy(sec, name, n);
+        sec[n] = '\0';
+        section = sec;
+        name = dot + 1;
+    }
     for (size_t i = 0; i < RZ_ARRAY_LEN(keys); i++) {
         if ((section == NULL || strcmp(keys[i].section, section) == 0) &&
             strcmp(keys[i].name, name) == 0) {
@@ -94,6 +114,22 @@ static int key_set(rz_node_config *c, const key_def *k, const char *value,
         memcpy(base, value, len + 1);
         return 0;
     }
+    if (k->type == KEY_BOOL) {
+        bool b;
+        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
+            strcmp(value, "1") == 0) {
+            b = true;
+        } else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+                   strcmp(value, "0") == 0) {
+            b = false;
+        } else {
+            rz_errmsg_set(errmsg, "%s.%s: '%s' is not true or false",
+                          k->section, k->name, value);
+            return RZ_ECONFIG;
+        }
+        memcpy(base, &b, sizeof(b));
+        return 0;
+    }
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(value, &end, 10);
@@ -115,8 +151,13 @@ void rz_config_defaults(rz_node_config *c)
     char errmsg[RZ_ERRMSG_BYTES];
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < RZ_ARRAY_LEN(keys); i++) {
-        if (keys[i].type == KEY_U64) {
+        if (keys[i].type != KEY_STR) {
+            int rv = key_set(c, &keys[i], keys[i].def, errmsg);
+            if (rv == 0) {
+                continue;
+            }
             /* Defaults below the minimum (node.id) mean "required". */
+            RZ_ASSERT(keys[i].type == KEY_U64);
             uint64_t v = strtoull(keys[i].def, NULL, 10);
             memcpy((char *)c + keys[i].offset, &v, sizeof(v));
         } else {
@@ -299,7 +340,36 @@ static int check_address(const char *key, const char *addr, bool allow_off,
     return 0;
 }
 
-/* Parses "1=127.0.0.1:7501,2=127.0.0.1:7502" into c->members. */
+int rz_config_split_member_address(const char *addr, char *peer, char *client)
+{
+    const char *slash = strchr(addr, '/');
+    char host[RZ_CONFIG_STR_MAX_BYTES];
+    char part[RZ_CONFIG_STR_MAX_BYTES];
+    uint16_t port;
+    size_t n;
+    if (slash == NULL || strchr(slash + 1, '/') != NULL) {
+        return RZ_ECONFIG;
+    }
+    n = (size_t)(slash - addr);
+    if (n >= sizeof(part) || strlen(slash + 1) >= sizeof(part)) {
+        return RZ_ECONFIG;
+    }
+    memcpy(part, addr, n);
+    part[n] = '\0';
+    if (rz_config_split_address(part, host, sizeof(host), &port) != 0 ||
+        rz_config_split_address(slash + 1, host, sizeof(host), &port) != 0) {
+        return RZ_ECONFIG;
+    }
+    if (peer != NULL) {
+        memcpy(peer, part, n + 1);
+    }
+    if (client != NULL) {
+        snprintf(client, RZ_CONFIG_STR_MAX_BYTES, "%s", slash + 1);
+    }
+    return 0;
+}
+
+/* Parses "1=127.0.0.1:7501/127.0.0.1:7401,2=..." into c->members. */
 static int parse_members(rz_node_config *c, char *errmsg)
 {
     const char *p = c->members_spec;
@@ -327,10 +397,13 @@ static int parse_members(rz_node_config *c, char *errmsg)
         errno = 0;
         m->id = eq != NULL ? strtoull(item, &end, 10) : 0;
         if (eq == NULL || end != eq || m->id == 0 || errno != 0 ||
-            check_address("cluster.members", eq + 1, false, errmsg) != 0) {
+            strlen(eq + 1) > 128 ||
+            rz_config_split_member_address(eq + 1, m->peer_address,
+                                           m->client_address) != 0) {
             rz_errmsg_set(errmsg,
-                          "cluster.members: '%s' is not ID=HOST:PORT with an "
-                          "id above 0",
+                          "cluster.members: '%s' is not "
+                          "ID=PEER_HOST:PORT/CLIENT_HOST:PORT with an id "
+                          "above 0",
                           item);
             return RZ_ECONFIG;
         }
@@ -385,6 +458,15 @@ int rz_config_validate(rz_node_config *c, char *errmsg)
     }
     if (rv != 0) {
         return rv;
+    }
+    if (c->identity[0] == '\0') {
+        int n = snprintf(c->identity, sizeof(c->identity), "%s/node.identity",
+                         c->data_dir);
+        if (n < 0 || (size_t)n >= sizeof(c->identity)) {
+            rz_errmsg_set(errmsg, "node.data_dir is too long for the default "
+                                  "node.identity path");
+            return RZ_ECONFIG;
+        }
     }
     if (c->heartbeat_timeout_ms * 2 > c->election_timeout_ms) {
         rz_errmsg_set(errmsg,

@@ -17,10 +17,15 @@
 /* Most initial members named by cluster.members. */
 #define RZ_CONFIG_MAX_MEMBERS 9
 
+/* One item of cluster.members: "ID=PEER_HOST:PORT/CLIENT_HOST:PORT". */
 typedef struct rz_config_member
 {
     uint64_t id;
-    char address[RZ_CONFIG_STR_MAX_BYTES]; /* host:port of the peer port */
+    /* The raft configuration address "PEER_HOST:PORT/CLIENT_HOST:PORT"
+     * (docs/protocol.md 6.7), as written in the item. */
+    char address[RZ_CONFIG_STR_MAX_BYTES];
+    char peer_address[RZ_CONFIG_STR_MAX_BYTES];   /* before the '/' */
+    char client_address[RZ_CONFIG_STR_MAX_BYTES]; /* after the '/' */
 } rz_config_member;
 
 typedef struct rz_node_config
@@ -32,8 +37,14 @@ typedef struct rz_node_config
     char peer_listen[RZ_CONFIG_STR_MAX_BYTES];
     char metrics_listen[RZ_CONFIG_STR_MAX_BYTES]; /* "off" disables */
     char log_level[16];
+    /* The node's identity file; "" = <data_dir>/node.identity (filled in
+     * by rz_config_validate). */
+    char identity[RZ_CONFIG_STR_MAX_BYTES];
     /* [cluster] */
-    char members_spec[RZ_CONFIG_STR_MAX_BYTES * 2];
+    char members_spec[RZ_CONFIG_STR_MAX_BYTES * 4];
+    /* Bootstrap a pristine log with `members` (only when the log is empty
+     * and this node is one of them). */
+    bool bootstrap;
     rz_config_member members[RZ_CONFIG_MAX_MEMBERS];
     size_t n_members;
     /* [raft] */
@@ -59,7 +70,9 @@ void rz_config_defaults(rz_node_config *c);
 int rz_config_load_file(rz_node_config *c, const char *path, char *errmsg);
 
 /* Applies command-line flags: `--config FILE` is read first wherever it
- * stands, then every `--key VALUE` / `--key=VALUE` in order. Sets *help when
+ * stands, then every `--key VALUE` / `--key=VALUE` in order. A key is named
+ * `--name` or `--section.name` (`--data-dir`, `--node.data_dir`; '-' and '_'
+ * are the same). Sets *help when
  * --help was given. RZ_ECONFIG with errmsg naming the flag otherwise. */
 int rz_config_parse_args(rz_node_config *c, int argc, char **argv, bool *help,
                          char *errmsg);
@@ -70,6 +83,11 @@ int rz_config_validate(rz_node_config *c, char *errmsg);
 
 /* Prints every key with its flag, default and meaning. */
 void rz_config_print_help(FILE *out);
+
+/* Splits a raft configuration address "PEER_HOST:PORT/CLIENT_HOST:PORT"
+ * into its parts (each buffer RZ_CONFIG_STR_MAX_BYTES; either may be NULL).
+ * RZ_ECONFIG without the '/' or with a part that is not HOST:PORT. */
+int rz_config_split_member_address(const char *addr, char *peer, char *client);
 
 /* Splits "host:port"; RZ_ECONFIG if malformed or the port is not 1..65535.
  * host receives at most host_size - 1 bytes. */

@@ -44,10 +44,11 @@ static void test_file_then_flags(void **state)
     rz_node_config c;
     char err[RZ_ERRMSG_BYTES];
     bool help;
-    const char *path =
-        write_file("[node]\nid = 2\ndata_dir = /tmp/x\n"
-                   "[raft]\nelection_timeout_ms = 800\n"
-                   "[cluster]\nmembers = 1=127.0.0.1:7501,2=127.0.0.1:7502\n");
+    const char *path = write_file(
+        "[node]\nid = 2\ndata_dir = /tmp/x\n"
+        "[raft]\nelection_timeout_ms = 800\n"
+        "[cluster]\nmembers = "
+        "1=127.0.0.1:7501/127.0.0.1:7401,2=127.0.0.1:7502/127.0.0.1:7402\n");
     const char *argv[] = {"ratuszd", "--election-timeout-ms",
                           "1200",    "--config",
                           path,      "--log-level=debug"};
@@ -61,8 +62,38 @@ static void test_file_then_flags(void **state)
     assert_int_equal(rz_config_validate(&c, err), 0);
     assert_int_equal(c.n_members, 2);
     assert_int_equal(c.members[1].id, 2);
-    assert_string_equal(c.members[1].address, "127.0.0.1:7502");
+    assert_string_equal(c.members[1].address, "127.0.0.1:7502/127.0.0.1:7402");
+    assert_string_equal(c.members[1].peer_address, "127.0.0.1:7502");
+    assert_string_equal(c.members[1].client_address, "127.0.0.1:7402");
+    assert_true(c.bootstrap);
+    assert_string_equal(c.identity, "/tmp/x/node.identity");
     unlink(path);
+}
+
+/* Flags may name their section ("--node.data_dir"); booleans are checked. */
+static void test_section_flags_and_bool(void **state)
+{
+    rz_node_config c;
+    char err[RZ_ERRMSG_BYTES];
+    bool help;
+    const char *argv[] = {
+        "ratuszd",         "--node.id",       "3",
+        "--node.data_dir", "/tmp/d3",         "--cluster.bootstrap=false",
+        "--node.identity", "/tmp/n3.identity"};
+    const char *bad[] = {"ratuszd", "--cluster.bootstrap", "maybe"};
+    (void)state;
+    rz_config_defaults(&c);
+    assert_true(c.bootstrap);
+    assert_int_equal(rz_config_parse_args(&c, 8, (char **)argv, &help, err), 0);
+    assert_int_equal(rz_config_validate(&c, err), 0);
+    assert_int_equal(c.id, 3);
+    assert_string_equal(c.data_dir, "/tmp/d3");
+    assert_false(c.bootstrap);
+    assert_string_equal(c.identity, "/tmp/n3.identity");
+    rz_config_defaults(&c);
+    assert_int_equal(rz_config_parse_args(&c, 3, (char **)bad, &help, err),
+                     RZ_ECONFIG);
+    assert_non_null(strstr(err, "cluster.bootstrap"));
 }
 
 /* Each bad input is refused with a message naming the key. */
@@ -105,7 +136,10 @@ static void test_validate_relations(void **state)
     } cases[] = {
         {"--client-listen", "localhost", "node.client_listen"},
         {"--peer-listen", "127.0.0.1:70000", "node.peer_listen"},
-        {"--members", "1=127.0.0.1:1,1=127.0.0.1:2", "appears twice"},
+        {"--members", "1=127.0.0.1:1/127.0.0.1:3,1=127.0.0.1:2/127.0.0.1:4",
+         "appears twice"},
+        {"--members", "1=127.0.0.1:1", "CLIENT_HOST:PORT"},
+        {"--members", "1=127.0.0.1:1/127.0.0.1", "CLIENT_HOST:PORT"},
         {"--members", "x=127.0.0.1:1", "cluster.members"},
         {"--heartbeat-timeout-ms", "900", "heartbeat"},
         {"--log-level", "loud", "node.log_level"},
@@ -157,6 +191,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_need_id_and_dir),
         cmocka_unit_test(test_file_then_flags),
+        cmocka_unit_test(test_section_flags_and_bool),
         cmocka_unit_test(test_refusals_name_the_key),
         cmocka_unit_test(test_validate_relations),
         cmocka_unit_test(test_unknown_flag_and_help),
