@@ -1289,6 +1289,24 @@ static void handle_envelope(rz_server *srv, conn *c, const rz_envelope *env)
         send_error_now(c, env->request_id, RZ_ESHUTDOWN, NULL);
         return;
     }
+    {
+        /* The role is checked before the body is decoded (a refused caller
+         * learns nothing about the body's validity); CASE_UPDATE's rule
+         * depends on the op, so it is checked with its most permissive op
+         * here and exactly after decoding. */
+        rz_req pre;
+        memset(&pre, 0, sizeof(pre));
+        pre.type = env->type;
+        pre.role = c->role;
+        pre.op = RZ_OP_COMMENT;
+        pre.public_comment = true;
+        if (!rz_req_allowed(&pre)) {
+            srv->requests[count_index(env->type)][1]++;
+            rz_metrics_inc(&srv->metrics, RZ_M_REQUESTS_ERROR, 1);
+            send_error_now(c, env->request_id, RZ_EDENIED, NULL);
+            return;
+        }
+    }
     q = calloc(1, sizeof(*q));
     if (q == NULL) {
         send_error_now(c, env->request_id, RZ_ENOMEM, NULL);

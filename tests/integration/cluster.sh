@@ -43,8 +43,9 @@
 #                            waits until a node other than EXCEPT_ID leads;
 #                            prints its id.
 #   rz_http_get PORT PATH    GET http://127.0.0.1:PORT/PATH with bash's
-#                            /dev/tcp (no curl needed); prints the body and
-#                            sets RZ_HTTP_STATUS.
+#                            /dev/tcp (no curl needed); sets RZ_HTTP_STATUS
+#                            and RZ_HTTP_BODY (call it without $(...), or
+#                            the variables stay in the subshell).
 #   rz_node_ready I          true when node I's /readyz answers 200.
 # Variables set by rz_cluster_start: RZ_CLUSTER_DIR, RZ_CLUSTER_N,
 # RZ_CLUSTER_BASE, RZ_CTL (ratuszctl path), RZ_RATUSZD (ratuszd path;
@@ -58,6 +59,7 @@ rz__err() { echo "cluster.sh: $*" >&2; }
 rz_http_get() {
     local port=$1 path=$2 line body="" status=""
     RZ_HTTP_STATUS=0
+    RZ_HTTP_BODY=
     exec 7<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || return 1
     printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' \
         "$path" >&7
@@ -69,7 +71,7 @@ rz_http_get() {
     body=$(timeout 5 cat <&7)
     exec 7>&-
     RZ_HTTP_STATUS=$status
-    printf '%s\n' "$body"
+    RZ_HTTP_BODY=$body
 }
 
 rz_node_pid() {
@@ -82,7 +84,7 @@ rz_node_pid() {
 
 rz_node_ready() {
     local i=$1
-    rz_http_get $((RZ_CLUSTER_BASE + 200 + i)) /readyz >/dev/null 2>&1 &&
+    rz_http_get $((RZ_CLUSTER_BASE + 200 + i)) /readyz 2>/dev/null &&
         [ "$RZ_HTTP_STATUS" = 200 ]
 }
 
@@ -135,7 +137,7 @@ rz_node_kill() {
         fi
         sleep 0.05
     done
-    wait "$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null
     RZ_EXIT_STATUS=$?
     RZ_CLUSTER_PIDS[$i]=
     return 0
@@ -166,7 +168,7 @@ rz_cluster_stop() {
     done
     for ((i = 1; i <= RZ_CLUSTER_N; i++)); do
         pid=${RZ_CLUSTER_PIDS[$i]:-}
-        [ -n "$pid" ] && wait "$pid" 2>/dev/null
+        [ -n "$pid" ] && { wait "$pid"; } 2>/dev/null
         RZ_CLUSTER_PIDS[$i]=
     done
     return 0
@@ -181,12 +183,12 @@ rz_cluster_endpoints() {
 }
 
 rz_cluster_leader() {
-    local i body
+    local i
     for ((i = 1; i <= RZ_CLUSTER_N; i++)); do
         [ -n "$(rz_node_pid "$i")" ] || continue
-        body=$(rz_http_get $((RZ_CLUSTER_BASE + 200 + i)) /metrics 2>/dev/null) ||
+        rz_http_get $((RZ_CLUSTER_BASE + 200 + i)) /metrics 2>/dev/null ||
             continue
-        if echo "$body" | grep -q '^ratusz_server_is_leader 1'; then
+        if echo "$RZ_HTTP_BODY" | grep -q '^ratusz_server_is_leader 1'; then
             echo "$i"
             return 0
         fi

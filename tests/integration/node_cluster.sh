@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# ratuszd, three nodes (ports 17020-17299 block 17020): bootstrap, followers
+# redirect with the leader's client address, stale reads on a follower, a
+# SIGTERM that hands leadership over (exit 0, the next leader serves, no
+# acknowledged case lost), a kill -9 follower that catches up, and equal
+# state checksums on every replica.
+set -u
+RZ_BUILD=$1
+. "$(dirname "$0")/cluster.sh"
+D=$(mktemp -d /tmp/rz-node-cluster.XXXXXX)
+trap 'rz_cluster_stop; rm -rf "$D"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+PROBE=$RZ_BUILD/tests/node/rz-probe
+B=17020
+on() { local n=$1 who=$2; shift 2; "$PROBE" --addr 127.0.0.1:$((B + n)) --identity "$D/c/$who.identity" "$@"; }
+field() { sed -n 's/.*"'"$1"'":"\{0,1\}\([^",}]*\).*/\1/p' | head -1; }
+
+t0=$(date +%s%N)
+rz_cluster_start "$D/c" 3 $B || exit 1
+echo "bootstrap to ready: $((($(date +%s%N) - t0) / 1000000)) ms"
+L=$(rz_cluster_leader)
+F=$((L % 3 + 1))
+G=$((F % 3 + 1))
+
+out=$(on $F agent call 3 description=s:x)
+echo "$out" | grep -q '"name":"RZ_ENOTLEADER"' || fail "follower write: $out"
+echo "$out" | grep -q "\"leader_id\":$L,\"leader_address\":\"127.0.0.1:$((B + L))\"" ||
+    fail "redirect without the leader's client address: $out"
+on $L agent creates 5 first >"$D/ids" || fail "creates on the leader"
+[ "$(wc -l <"$D/ids")" = 5 ] || fail "5 creates: $(cat "$D/ids")"
+out=$(on $F agent call 4 case_id=u:1)
+echo "$out" | grep -q RZ_ENOTLEADER || fail "linearizable read on a follower: $out"
+ok=0
+for i in $(seq 1 20); do
+    out=$(on $F agent call 4 case_id=u:5 history=b:false max_stale_ms=u:2000)
+    echo "$out" | grep -q '"stale_ms"' && { ok=1; break; }
+    sleep 0.05
+done
+[ $ok = 1 ] || fail "stale read on a follower: $out"
+out=$(on $F auditor call 2)
+[ "$(echo "$out" | field leader_id)" = "$L" ] || fail "follower status: $out"
+echo "$out" | grep -q '"state":"follower"' || fail "follower state: $out"
+
+# kill -9 a follower while writing, restart it: it catches up.
+on $L agent creates 20 load >/dev/null &
+lp=$!
+sleep 0.1
+rz_node_kill $G KILL
+wait $lp || fail "writes with one follower killed"
+rz_node_start $G || fail "restart of node $G"
+
+checksums() {
+    local i s
+    for i in 1 2 3; do
+        s=$(on $i auditor call 24 | field data_checksum)
+        echo "$s $(on $i auditor call 24 | field applied_index)"
+    done
+}
+ok=0
+for i in $(seq 1 50); do
+    if [ "$(checksums | awk '{print $1}' | sort -u | wc -l)" = 1 ]; then
+        ok=1
+        break
+    fi
+    sleep 0.1
+done
+[ $ok = 1 ] || fail "replicas differ: $(checksums)"
+
+# SIGTERM the leader: it hands over and exits 0; the next leader serves.
+t0=$(date +%s%N)
+rz_node_kill $L TERM
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$RZ_EXIT_STATUS" = 0 ] || fail "SIGTERM exit status $RZ_EXIT_STATUS"
+grep -q 'msg="leadership handed over" status=RZ_OK' "$D/c/n$L/ratuszd.log" ||
+    fail "no hand-over in node $L's log"
+N=$(rz_cluster_wait_leader 5 $L) || fail "no new leader"
+echo "SIGTERM of the leader: exit after $stop_ms ms, new leader $N after $((($(date +%s%N) - t0) / 1000000)) ms"
+on $N agent creates 1 after >/dev/null || fail "the new leader does not serve writes"
+for id in $(cat "$D/ids"); do
+    on $N agent call 4 case_id=u:$id history=b:false | grep -q '"description":"first' ||
+        fail "case $id lost after the hand-over"
+done
+rz_http_get $((B + 200 + N)) /metrics
+echo "$RZ_HTTP_BODY" | grep -q '^ratusz_server_leader_changes_seen_total [2-9]' ||
+    fail "leader changes not counted on node $N"
+rz_node_start $L || fail "restart of node $L"
+ok=0
+for i in $(seq 1 50); do
+    rz_node_ready $L && { ok=1; break; }
+    sleep 0.1
+done
+[ $ok = 1 ] || fail "node $L not ready after restart"
+
+if [ $fails -gt 0 ]; then
+    echo "$fails failure(s)"
+    tail -n 15 "$D"/c/n*/ratuszd.log
+    exit 1
+fi
+echo "node_cluster: ok"
