@@ -72,7 +72,25 @@ typedef enum conn_state {
     CONN_CLOSING
 } conn_state;
 
+/* Where a peer is: a numeric address, or a DNS name resolved at each dial
+ * (so a moved machine is found again). */
+typedef struct dest
+{
+    struct sockaddr_storage addr; /* valid when numeric (or resolved) */
+    bool numeric;
+    char host[RZ_ADDRESS_MAX_BYTES + 1];
+    char port[8];
+} dest;
+
 typedef struct peer peer;
+
+/* A name resolution in flight. It outlives its peer if need be: the peer
+ * lets go of it (peer = NULL) and the callback frees it. */
+typedef struct resolve
+{
+    uv_getaddrinfo_t req;
+    peer *peer;
+} resolve;
 
 typedef struct conn
 {
@@ -93,7 +111,8 @@ struct peer
     rz_peer_net *net;
     uint64_t id;
     char address[RZ_ADDRESS_MAX_BYTES + 1]; /* the dialled "HOST:PORT" */
-    struct sockaddr_storage addr;
+    dest d;
+    struct resolve *res; /* a name being resolved for a dial, or NULL */
     conn *c; /* current outgoing connection, NULL while backing off */
     out_frame *head, *tail;
     size_t queued_bytes;
@@ -141,13 +160,31 @@ static void conn_move(conn *c, conn_state to)
  * Addresses
  * ------------------------------------------------------------------------ */
 
-/* Parses the peer part (before '/') of a configuration address: numeric
- * "A.B.C.D:PORT", "[V6]:PORT", or "localhost:PORT". On success dial[] gets
- * the "HOST:PORT" text. */
-static int address_parse(const char *address, struct sockaddr_storage *out,
+/* A DNS name: letters, digits, '-', '_' and '.', not starting with '-' or
+ * '.', and not all digits and dots (that is a bad IPv4 address). */
+static bool host_name_valid(const char *h)
+{
+    bool other = false;
+    if (h[0] == '\0' || h[0] == '-' || h[0] == '.') {
+        return false;
+    }
+    for (const char *c = h; *c != '\0'; c++) {
+        bool digit = *c >= '0' && *c <= '9';
+        bool alpha = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z');
+        if (!digit && !alpha && *c != '-' && *c != '_' && *c != '.') {
+            return false;
+        }
+        other = other || (!digit && *c != '.');
+    }
+    return other;
+}
+
+/* Parses the peer part (before '/') of a configuration address:
+ * "A.B.C.D:PORT", "[V6]:PORT" or "NAME:PORT". On success dial[] gets the
+ * "HOST:PORT" text. */
+static int address_parse(const char *address, dest *out,
                          char dial[RZ_ADDRESS_MAX_BYTES + 1])
 {
-    char host[RZ_ADDRESS_MAX_BYTES + 1];
     const char *end;
     const char *colon;
     size_t len;
@@ -166,36 +203,51 @@ static int address_parse(const char *address, struct sockaddr_storage *out,
     memcpy(dial, address, len);
     dial[len] = '\0';
     colon = strrchr(dial, ':');
-    if (colon == NULL || colon == dial || colon[1] == '\0') {
+    if (colon == NULL || colon == dial || colon[1] < '0' || colon[1] > '9') {
         return RZ_EINVAL;
     }
     errno = 0;
     port = strtoul(colon + 1, &num_end, 10);
-    if (errno != 0 || *num_end != '\0' || port == 0 || port > 65535 ||
-        colon[1] < '0' || colon[1] > '9') {
+    if (errno != 0 || *num_end != '\0' || port == 0 || port > 65535) {
         return RZ_EINVAL;
     }
-    host_len = (size_t)(colon - dial);
-    memcpy(host, dial, host_len);
-    host[host_len] = '\0';
     memset(out, 0, sizeof(*out));
-    if (host[0] == '[') {
-        if (host_len < 3 || host[host_len - 1] != ']') {
+    snprintf(out->port, sizeof(out->port), "%lu", port);
+    host_len = (size_t)(colon - dial);
+    memcpy(out->host, dial, host_len);
+    out->host[host_len] = '\0';
+    out->numeric = true;
+    if (out->host[0] == '[') {
+        char v6[RZ_ADDRESS_MAX_BYTES + 1];
+        if (host_len < 3 || out->host[host_len - 1] != ']') {
             return RZ_EINVAL;
         }
-        host[host_len - 1] = '\0';
-        if (uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)out) != 0) {
+        memcpy(v6, out->host + 1, host_len - 2);
+        v6[host_len - 2] = '\0';
+        if (uv_ip6_addr(v6, (int)port, (struct sockaddr_in6 *)&out->addr) !=
+            0) {
             return RZ_EINVAL;
         }
         return 0;
     }
-    if (strcmp(host, "localhost") == 0) {
-        snprintf(host, sizeof(host), "127.0.0.1");
+    if (uv_ip4_addr(out->host, (int)port, (struct sockaddr_in *)&out->addr) ==
+        0) {
+        return 0;
     }
-    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) != 0) {
+    if (!host_name_valid(out->host)) {
         return RZ_EINVAL;
     }
+    out->numeric = false;
     return 0;
+}
+
+/* True if the peer part of `address` is `dial` (the fast path of a send to
+ * a known peer: no parsing). */
+static bool same_dial(const char *dial, const char *address)
+{
+    const char *end = strchr(address, '/');
+    size_t len = end != NULL ? (size_t)(end - address) : strlen(address);
+    return len == strlen(dial) && memcmp(dial, address, len) == 0;
 }
 
 static socklen_t addr_len(const struct sockaddr_storage *a)
@@ -492,7 +544,7 @@ static void peer_dial(peer *p);
 static void on_backoff(uv_timer_t *t)
 {
     peer *p = t->data;
-    if (p->closing || p->net->closing || p->c != NULL) {
+    if (p->closing || p->net->closing || p->c != NULL || p->res != NULL) {
         return;
     }
     peer_dial(p);
@@ -504,7 +556,7 @@ static void peer_conn_lost(peer *p)
 {
     uint32_t half;
     uint32_t delay_ms;
-    RZ_PRE(p->c == NULL);
+    RZ_PRE(p->c == NULL && p->res == NULL);
     if (p->closing || p->net->closing) {
         return;
     }
@@ -519,13 +571,12 @@ static void peer_conn_lost(peer *p)
     uv_timer_start(&p->timer, on_backoff, delay_ms, 0);
 }
 
-static void peer_dial(peer *p)
+static void peer_connect(peer *p)
 {
     rz_peer_net *n = p->net;
     conn *c;
     int rv;
-    RZ_PRE(p->c == NULL && !p->closing && !n->closing);
-    n->stats.dials++;
+    RZ_PRE(p->c == NULL && p->res == NULL && !p->closing && !n->closing);
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         peer_conn_lost(p);
@@ -545,10 +596,81 @@ static void peer_dial(peer *p)
     conn_link(n, c);
     p->c = c;
     rv = uv_tcp_connect(&c->connect_req, &c->tcp,
-                        (const struct sockaddr *)&p->addr, on_connect);
+                        (const struct sockaddr *)&p->d.addr, on_connect);
     if (rv != 0) {
         conn_detach(c);
         conn_close(c, RZ_EIO);
+        peer_conn_lost(p);
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    resolve *r = req->data;
+    peer *p = r->peer;
+    bool ok = status == 0 && res != NULL &&
+              res->ai_addrlen <= sizeof(struct sockaddr_storage);
+    if (p != NULL) {
+        RZ_ASSERT(p->res == r);
+        p->res = NULL;
+        if (ok) {
+            memcpy(&p->d.addr, res->ai_addr, res->ai_addrlen);
+        }
+    }
+    if (res != NULL) {
+        uv_freeaddrinfo(res);
+    }
+    free(r);
+    if (p == NULL) {
+        return; /* the peer went away or moved meanwhile */
+    }
+    if (!ok) {
+        rz_log(RZ_LOG_DEBUG, "peer name not resolved", "peer=%llu host=%s",
+               (unsigned long long)p->id, p->d.host);
+        peer_conn_lost(p);
+        return;
+    }
+    peer_connect(p);
+}
+
+/* Lets go of a name resolution in flight (its callback frees it). */
+static void peer_resolve_cancel(peer *p)
+{
+    if (p->res != NULL) {
+        p->res->peer = NULL;
+        (void)uv_cancel((uv_req_t *)&p->res->req);
+        p->res = NULL;
+    }
+}
+
+/* One attempt to reach the peer: resolve its name (every time, so that a
+ * moved machine is found), then connect. */
+static void peer_dial(peer *p)
+{
+    rz_peer_net *n = p->net;
+    struct addrinfo hints;
+    resolve *r;
+    RZ_PRE(p->c == NULL && p->res == NULL && !p->closing && !n->closing);
+    n->stats.dials++;
+    if (p->d.numeric) {
+        peer_connect(p);
+        return;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        peer_conn_lost(p);
+        return;
+    }
+    r->peer = p;
+    r->req.data = r;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    p->res = r;
+    if (uv_getaddrinfo(n->loop, &r->req, on_resolved, p->d.host, p->d.port,
+                       &hints) != 0) {
+        p->res = NULL;
+        free(r);
         peer_conn_lost(p);
     }
 }
@@ -617,6 +739,7 @@ static void peer_close(peer *p)
     rz_peer_net *n = p->net;
     RZ_PRE(!p->closing);
     p->closing = true;
+    peer_resolve_cancel(p);
     if (p->c != NULL) {
         conn *c = p->c;
         bool was_open = c->state == CONN_OPEN;
@@ -674,13 +797,13 @@ static int peer_create(rz_peer_net *n, uint64_t id, peer **out)
 
 /* Points the peer at a new address: the old connection (to whoever now
  * has the old address) is replaced, queued frames stay. */
-static void peer_readdress(peer *p, const struct sockaddr_storage *addr,
-                           const char *dial)
+static void peer_readdress(peer *p, const dest *d, const char *dial)
 {
     rz_peer_net *n = p->net;
     snprintf(p->address, sizeof(p->address), "%s", dial);
-    memcpy(&p->addr, addr, sizeof(p->addr));
+    p->d = *d;
     p->warned = false;
+    peer_resolve_cancel(p);
     uv_timer_stop(&p->timer);
     p->backoff_ms = BACKOFF_MIN_MS;
     if (p->c != NULL) {
@@ -699,7 +822,7 @@ static int net_send(void *data, uint64_t to_id, const char *to_address,
                     const void *frame, size_t len)
 {
     rz_peer_net *n = data;
-    struct sockaddr_storage addr;
+    dest d;
     char dial[RZ_ADDRESS_MAX_BYTES + 1];
     peer *p;
     out_frame *f;
@@ -717,24 +840,27 @@ static int net_send(void *data, uint64_t to_id, const char *to_address,
         n->stats.frames_dropped++;
         return RZ_ETOOBIG;
     }
-    rv = address_parse(to_address, &addr, dial);
-    if (rv != 0) {
-        n->stats.frames_dropped++;
-        return rv;
-    }
     p = peer_find(n, to_id);
-    if (p == NULL) {
-        rv = peer_create(n, to_id, &p);
+    if (p == NULL || to_address == NULL || !same_dial(p->address, to_address)) {
+        rv = address_parse(to_address, &d, dial);
         if (rv != 0) {
             n->stats.frames_dropped++;
             return rv;
         }
-        snprintf(p->address, sizeof(p->address), "%s", dial);
-        memcpy(&p->addr, &addr, sizeof(p->addr));
-    } else if (strcmp(p->address, dial) != 0) {
-        rz_log(RZ_LOG_INFO, "peer address changed", "peer=%llu old=%s new=%s",
-               (unsigned long long)to_id, p->address, dial);
-        peer_readdress(p, &addr, dial);
+        if (p == NULL) {
+            rv = peer_create(n, to_id, &p);
+            if (rv != 0) {
+                n->stats.frames_dropped++;
+                return rv;
+            }
+            snprintf(p->address, sizeof(p->address), "%s", dial);
+            p->d = d;
+        } else {
+            rz_log(RZ_LOG_INFO, "peer address changed",
+                   "peer=%llu old=%s new=%s", (unsigned long long)to_id,
+                   p->address, dial);
+            peer_readdress(p, &d, dial);
+        }
     }
     p->last_send_ms = uv_now(n->loop);
     if (p->queued_bytes + len > RZ_PEER_QUEUE_MAX_BYTES) {
@@ -759,7 +885,8 @@ static int net_send(void *data, uint64_t to_id, const char *to_address,
     p->tail = f;
     p->queued_bytes += len;
     p->n_queued++;
-    if (p->c == NULL && !uv_is_active((uv_handle_t *)&p->timer)) {
+    if (p->c == NULL && p->res == NULL &&
+        !uv_is_active((uv_handle_t *)&p->timer)) {
         peer_dial(p);
     } else {
         peer_flush(p);
@@ -865,17 +992,25 @@ static void on_connection(uv_stream_t *listener, int status)
  * address fails here, synchronously, with nothing to close on the loop. */
 static int listen_socket(const char *listen_addr, int *fd_out, char *errmsg)
 {
+    dest d;
     struct sockaddr_storage addr;
     char dial[RZ_ADDRESS_MAX_BYTES + 1];
     int one = 1;
     int fd;
-    if (address_parse(listen_addr, &addr, dial) != 0) {
+    int rv = address_parse(listen_addr, &d, dial);
+    if (rv == 0 && !d.numeric && strcmp(d.host, "localhost") == 0) {
+        rv = uv_ip4_addr("127.0.0.1", atoi(d.port),
+                         (struct sockaddr_in *)&d.addr);
+        d.numeric = true;
+    }
+    if (rv != 0 || !d.numeric) {
         rz_errmsg_set(errmsg,
                       "peer listener: '%s' is not HOST:PORT with a numeric "
                       "IPv4 or [IPv6] host and a port in 1..65535",
                       listen_addr != NULL ? listen_addr : "(null)");
         return RZ_EINVAL;
     }
+    addr = d.addr;
     fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         rz_errmsg_set(errmsg, "peer listener: socket: %s", strerror(errno));

@@ -14,7 +14,9 @@
  *   dropped (raft resends), so a slow or dead peer never grows memory
  *   without bound. At most RZ_PEER_INBOUND_MAX incoming connections.
  * - Addresses are raft configuration addresses "PEER_HOST:PORT/CLIENT_HOST:
- *   PORT" (or just "HOST:PORT"); only the part before '/' is dialled.
+ *   PORT" (or just "HOST:PORT"); only the part before '/' is dialled. HOST
+ *   is IPv4, [IPv6] or a DNS name (resolved with uv_getaddrinfo at every
+ *   dial, so a moved machine is found again).
  *
  * Threads: everything runs on the loop thread. */
 #ifndef RZ_NODE_PEER_H
@@ -59,7 +61,7 @@ int rz_peer_net_start(uv_loop_t *loop, const rz_peer_options *opts,
 /* The transport to hand to rz_replica_open_uv. Its send returns 0 (queued),
  * RZ_EBUSY (the peer's queue is full or too many peers: dropped and
  * counted), RZ_ETOOBIG (over RZ_PEER_FRAME_MAX_BYTES), RZ_EINVAL (id 0 or an
- * address that is not numeric HOST:PORT), RZ_ESHUTDOWN (closing). Sending
+ * address that is not HOST:PORT), RZ_ESHUTDOWN (closing). Sending
  * to a known id at a different address replaces the old connection. A
  * destination nobody sent to for 60 s is forgotten (a removed member is not
  * dialled forever). */
