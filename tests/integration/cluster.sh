@@ -53,8 +53,17 @@
 
 RZ_BUILD=${RZ_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
 RZ_CLUSTER_PIDS=()
+RZ__WAITERS=()
 
 rz__err() { echo "cluster.sh: $*" >&2; }
+
+# Waits for the subshell that watched node $1's ratuszd (it has written the
+# exit status by then).
+rz__reap() {
+    local w=${RZ__WAITERS[$1]:-}
+    [ -n "$w" ] && wait "$w" 2>/dev/null
+    RZ__WAITERS[$1]=
+}
 
 rz_http_get() {
     local port=$1 path=$2 line body="" status=""
@@ -94,11 +103,22 @@ rz_node_start() {
         rz__err "node $i is already running"
         return 1
     fi
+    rm -f "$d/pid" "$d/exit"
+    # A subshell waits for ratuszd and records its exit status, so that a
+    # kill never makes bash print a job notice into the caller's output.
     # shellcheck disable=SC2086
-    "$RZ_RATUSZD" --config "$d/ratuszd.conf" $RZ_CLUSTER_FLAGS \
-        >>"$d/ratuszd.log" 2>&1 &
-    RZ_CLUSTER_PIDS[$i]=$!
-    echo "${RZ_CLUSTER_PIDS[$i]}" >"$d/pid"
+    (
+        "$RZ_RATUSZD" --config "$d/ratuszd.conf" $RZ_CLUSTER_FLAGS \
+            >>"$d/ratuszd.log" 2>&1 &
+        echo $! >"$d/pid.tmp" && mv "$d/pid.tmp" "$d/pid"
+        wait $!
+        echo $? >"$d/exit"
+    ) 2>/dev/null &
+    RZ__WAITERS[$i]=$!
+    while [ ! -s "$d/pid" ]; do
+        sleep 0.01
+    done
+    RZ_CLUSTER_PIDS[$i]=$(cat "$d/pid")
     # Wait until the log says the node listens (or it died).
     while ! grep -q 'msg="ready"' "$d/ratuszd.log" 2>/dev/null ||
         [ "$(grep -c 'msg="ready"' "$d/ratuszd.log")" -lt "${RZ__STARTS[$i]:-1}" ]; do
@@ -137,8 +157,8 @@ rz_node_kill() {
         fi
         sleep 0.05
     done
-    { wait "$pid"; } 2>/dev/null
-    RZ_EXIT_STATUS=$?
+    rz__reap "$i"
+    RZ_EXIT_STATUS=$(cat "$RZ_CLUSTER_DIR/n$i/exit" 2>/dev/null)
     RZ_CLUSTER_PIDS[$i]=
     return 0
 }
@@ -167,8 +187,7 @@ rz_cluster_stop() {
         sleep 0.05
     done
     for ((i = 1; i <= RZ_CLUSTER_N; i++)); do
-        pid=${RZ_CLUSTER_PIDS[$i]:-}
-        [ -n "$pid" ] && { wait "$pid"; } 2>/dev/null
+        rz__reap "$i"
         RZ_CLUSTER_PIDS[$i]=
     done
     return 0

@@ -92,6 +92,12 @@ for i in $(seq 1 50); do
 done
 [ $ok = 1 ] || fail "node $L not ready after restart"
 
+# Sanitizer builds (RZ_SANITIZE) report into the logs; leaks show at exit.
+rz_cluster_stop
+if grep -q 'Sanitizer\|runtime error' "$D"/c/n*/ratuszd.log; then
+    fail "sanitizer report in a node log"
+    grep -h -A5 'Sanitizer\|runtime error' "$D"/c/n*/ratuszd.log | head -40
+fi
 if [ $fails -gt 0 ]; then
     echo "$fails failure(s)"
     tail -n 15 "$D"/c/n*/ratuszd.log

@@ -113,6 +113,12 @@ grep -qi 'pothole\|Jan' "$D/c/n1/ratuszd.log" && fail "personal data or descript
 rz_node_start 1 || fail "restart"
 rz_cluster_wait_leader 10 >/dev/null || fail "no leader after restart"
 expect 0 '"version":5' as agent call 4 case_id=u:1 history=b:false
+# Sanitizer builds (RZ_SANITIZE) report into the logs; leaks show at exit.
+rz_cluster_stop
+if grep -q 'Sanitizer\|runtime error' "$D"/c/n*/ratuszd.log; then
+    fail "sanitizer report in a node log"
+    grep -h -A5 'Sanitizer\|runtime error' "$D"/c/n*/ratuszd.log | head -40
+fi
 if [ $fails -gt 0 ]; then
     echo "$fails failure(s); logs:"; tail -20 "$D/c/n1/ratuszd.log"
     exit 1
