@@ -41,10 +41,11 @@
 
 /* A peer nobody sent to for this long is forgotten (its connection closed,
  * its queue freed): a member removed from the configuration must not be
- * dialled forever. Raft sends heartbeats to every member many times a
- * second, so live members are never idle this long. */
-#define PEER_IDLE_MS 60000u
-/* How often idle peers are looked for. */
+ * dialled forever. A leader sends heartbeats to every member many times a
+ * second; a follower that forgot its peers dials them again (in about a
+ * round trip) when it becomes a candidate. */
+#define PEER_IDLE_MS_DEFAULT 60000u
+/* How often idle peers are looked for (at most). */
 #define SWEEP_MS 1000u
 
 /* Most destinations at once: a configuration holds at most
@@ -136,6 +137,7 @@ struct rz_peer_net
     conn *conns; /* every live connection, in and out */
     uint32_t n_inbound;
     rz_peer_stats stats;
+    uint32_t idle_ms;
     bool closing;
     int handles_open; /* listener, sweep timer, closing peer timers */
     void (*close_cb)(void *arg);
@@ -1037,7 +1039,7 @@ static void on_sweep(uv_timer_t *t)
     size_t i = 0;
     while (i < n->n_peers) {
         peer *p = n->peers[i];
-        if (now - p->last_send_ms >= PEER_IDLE_MS) {
+        if (now - p->last_send_ms >= n->idle_ms) {
             rz_log(RZ_LOG_INFO, "peer idle: forgotten", "peer=%llu",
                    (unsigned long long)p->id);
             n->peers[i] = n->peers[--n->n_peers];
@@ -1080,6 +1082,7 @@ int rz_peer_net_start(uv_loop_t *loop, const rz_peer_options *opts,
     }
     n->loop = loop;
     n->opts = *opts;
+    n->idle_ms = opts->idle_ms != 0 ? opts->idle_ms : PEER_IDLE_MS_DEFAULT;
     n->server_cfg.id = opts->identity;
     n->server_cfg.allowed_roles = RZ_ROLE_BIT(RZ_ROLE_NODE);
     n->server_cfg.max_frame_bytes = RZ_PEER_FRAME_MAX_BYTES;
@@ -1104,7 +1107,11 @@ int rz_peer_net_start(uv_loop_t *loop, const rz_peer_options *opts,
     RZ_ASSERT(uv_timer_init(loop, &n->sweep) == 0);
     n->sweep.data = n;
     n->handles_open++;
-    uv_timer_start(&n->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    {
+        uint32_t every_ms =
+            n->idle_ms / 2u < SWEEP_MS ? n->idle_ms / 2u + 1u : SWEEP_MS;
+        uv_timer_start(&n->sweep, on_sweep, every_ms, every_ms);
+    }
     *out = n;
     return 0;
 

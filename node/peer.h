@@ -47,6 +47,9 @@ typedef struct rz_peer_options
     const char *listen;          /* "HOST:PORT" of the peer port */
     rz_peer_frame_cb on_frame;
     void *arg;
+    /* A destination nobody sent to for this long is forgotten; 0 = 60000
+     * (tests shorten it). */
+    uint32_t idle_ms;
 } rz_peer_options;
 
 /* Binds and listens. RZ_EIO / RZ_EINVAL with a sentence in errmsg
@@ -63,8 +66,9 @@ int rz_peer_net_start(uv_loop_t *loop, const rz_peer_options *opts,
  * counted), RZ_ETOOBIG (over RZ_PEER_FRAME_MAX_BYTES), RZ_EINVAL (id 0 or an
  * address that is not HOST:PORT), RZ_ESHUTDOWN (closing). Sending
  * to a known id at a different address replaces the old connection. A
- * destination nobody sent to for 60 s is forgotten (a removed member is not
- * dialled forever). */
+ * destination nobody sent to for idle_ms (60 s) is forgotten: its
+ * connection is closed and its queue freed (a removed member is not dialled
+ * forever). */
 void rz_peer_net_transport(rz_peer_net *n, rz_transport *out);
 
 typedef struct rz_peer_stats

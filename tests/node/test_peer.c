@@ -126,6 +126,8 @@ static void on_frame(void *arg, uint64_t from_id, const void *frame, size_t len)
     n->got[from_id]++;
 }
 
+static uint32_t next_idle_ms; /* idle_ms of the next node_start */
+
 static int node_start(world *w, tnode *n, uint64_t id, uint16_t port)
 {
     rz_peer_options opts;
@@ -142,6 +144,8 @@ static int node_start(world *w, tnode *n, uint64_t id, uint16_t port)
     opts.listen = n->listen;
     opts.on_frame = on_frame;
     opts.arg = n;
+    opts.idle_ms = next_idle_ms;
+    next_idle_ms = 0;
     rv = rz_peer_net_start(&w->loop, &opts, &n->net, errmsg);
     if (rv != 0) {
         print_message("start %s: %s\n", n->listen, errmsg);
@@ -814,6 +818,50 @@ static void test_resolve(void **state)
 }
 
 /* ---------------------------------------------------------------------------
+ * A destination nobody sends to is forgotten, and found again on the next
+ * send
+ * ------------------------------------------------------------------------ */
+
+static bool a_forgot_b(void *arg)
+{
+    duo *d = arg;
+    return stats_of(&d->a).peers == 0 && stats_of(&d->b).inbound_connected == 0;
+}
+
+static void test_idle_forgotten(void **state)
+{
+    world *w = *state;
+    static duo d;
+    rz_peer_stats s;
+    memset(&d, 0, sizeof(d));
+    next_idle_ms = 300;
+    assert_int_equal(node_start(w, &d.a, 1, 16198), 0);
+    assert_int_equal(node_start(w, &d.b, 2, 16199), 0);
+    assert_int_equal(send_frames(&d.a, 2, "127.0.0.1:16199", 2, 64), 0);
+    /* Someone nobody listens for: its queued frame goes with it. */
+    assert_int_equal(send_frames(&d.a, 3, "127.0.0.1:16190", 1, 64), 0);
+    d.want = 2;
+    assert_true(run_until(w, b_got_from_1, &d, 3000));
+    run_for(w, 100); /* not idle yet */
+    assert_true(rz_peer_net_connected(d.a.net, 2));
+    assert_true(run_until(w, a_forgot_b, &d, 3000));
+    s = stats_of(&d.a);
+    assert_false(rz_peer_net_connected(d.a.net, 2));
+    assert_int_equal(s.disconnects, 1);
+    assert_int_equal(s.peers_connected, 0);
+    assert_int_equal(s.queued_bytes, 0);
+    assert_int_equal(s.frames_dropped, 1);
+    /* The next send dials again. */
+    assert_int_equal(send_frames(&d.a, 2, "127.0.0.1:16199", 1, 64), 0);
+    d.want = 3;
+    assert_true(run_until(w, b_got_from_1, &d, 3000));
+    assert_true(d.b.order_ok);
+    assert_int_equal(stats_of(&d.a).connects, 2);
+    node_close(w, &d.a);
+    node_close(w, &d.b);
+}
+
+/* ---------------------------------------------------------------------------
  * Start errors
  * ------------------------------------------------------------------------ */
 
@@ -891,6 +939,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inbound_limit, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(test_resolve, world_setup,
+                                        world_teardown),
+        cmocka_unit_test_setup_teardown(test_idle_forgotten, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(test_start_errors, world_setup,
                                         world_teardown),
