@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,19 @@
  * RZ_CONSENSUS_MAX_MEMBERS servers; the rest is room for members being
  * replaced while idle ones age out. */
 #define PEERS_MAX (4u * RZ_CONSENSUS_MAX_MEMBERS)
+
+/* A TCP connect that has not completed after this long is given up and
+ * retried (a SYN to a partitioned or vanished machine is otherwise retried
+ * by the kernel for minutes, and the heal would go unnoticed that long). */
+#define CONNECT_TIMEOUT_MS_DEFAULT 3000u
+
+/* TCP_USER_TIMEOUT of every peer connection: data the other end has not
+ * acknowledged for this long (a partition, a dead machine) aborts the
+ * connection, so it is re-dialled instead of waiting out TCP's
+ * retransmission backoff (minutes after a long partition). Keepalive probes
+ * after KEEPALIVE_S of silence catch the same on idle connections. */
+#define TCP_USER_TIMEOUT_MS 5000u
+#define KEEPALIVE_S 2u
 
 /* Backlog of the listening socket. */
 #define LISTEN_BACKLOG 128
@@ -138,6 +152,7 @@ struct rz_peer_net
     uint32_t n_inbound;
     rz_peer_stats stats;
     uint32_t idle_ms;
+    uint32_t connect_timeout_ms;
     bool closing;
     int handles_open; /* listener, sweep timer, closing peer timers */
     void (*close_cb)(void *arg);
@@ -507,6 +522,19 @@ static int conn_secure_start(conn *c, bool is_client)
     return 0;
 }
 
+/* Socket options every peer connection gets (see the limits above). */
+static void tune_socket(uv_tcp_t *tcp)
+{
+    uv_os_fd_t fd;
+    unsigned int user_timeout_ms = TCP_USER_TIMEOUT_MS;
+    (void)uv_tcp_nodelay(tcp, 1);
+    (void)uv_tcp_keepalive(tcp, 1, KEEPALIVE_S);
+    if (uv_fileno((uv_handle_t *)tcp, &fd) == 0) {
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+                         sizeof(user_timeout_ms));
+    }
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     conn *c = req->data;
@@ -526,7 +554,7 @@ static void on_connect(uv_connect_t *req, int status)
         }
         return;
     }
-    (void)uv_tcp_nodelay(&c->tcp, 1);
+    tune_socket(&c->tcp);
     rv = conn_secure_start(c, true);
     if (rv != 0) {
         conn_detach(c);
@@ -543,10 +571,23 @@ static void on_connect(uv_connect_t *req, int status)
 
 static void peer_dial(peer *p);
 
-static void on_backoff(uv_timer_t *t)
+/* The peer's timer: the end of a backoff (dial again), or the connect
+ * timeout of the dial in progress. */
+static void on_peer_timer(uv_timer_t *t)
 {
     peer *p = t->data;
-    if (p->closing || p->net->closing || p->c != NULL || p->res != NULL) {
+    if (p->closing || p->net->closing || p->res != NULL) {
+        return;
+    }
+    if (p->c != NULL) {
+        conn *c = p->c;
+        if (c->state == CONN_DIALING) {
+            rz_log(RZ_LOG_DEBUG, "peer dial timed out", "peer=%llu",
+                   (unsigned long long)p->id);
+            conn_detach(c);
+            conn_close(c, RZ_ETIMEDOUT);
+            peer_conn_lost(p);
+        }
         return;
     }
     peer_dial(p);
@@ -570,7 +611,7 @@ static void peer_conn_lost(peer *p)
                                                          : p->backoff_ms * 2u;
     RZ_ASSERT(p->backoff_ms >= BACKOFF_MIN_MS &&
               p->backoff_ms <= BACKOFF_MAX_MS);
-    uv_timer_start(&p->timer, on_backoff, delay_ms, 0);
+    uv_timer_start(&p->timer, on_peer_timer, delay_ms, 0);
 }
 
 static void peer_connect(peer *p)
@@ -603,7 +644,9 @@ static void peer_connect(peer *p)
         conn_detach(c);
         conn_close(c, RZ_EIO);
         peer_conn_lost(p);
+        return;
     }
+    uv_timer_start(&p->timer, on_peer_timer, n->connect_timeout_ms, 0);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -987,7 +1030,7 @@ static void on_connection(uv_stream_t *listener, int status)
         conn_close(c, RZ_EIO);
         return;
     }
-    (void)uv_tcp_nodelay(&c->tcp, 1);
+    tune_socket(&c->tcp);
 }
 
 /* A bound, listening socket made with plain calls, so that a bad or busy
@@ -1083,6 +1126,9 @@ int rz_peer_net_start(uv_loop_t *loop, const rz_peer_options *opts,
     n->loop = loop;
     n->opts = *opts;
     n->idle_ms = opts->idle_ms != 0 ? opts->idle_ms : PEER_IDLE_MS_DEFAULT;
+    n->connect_timeout_ms = opts->connect_timeout_ms != 0
+                                ? opts->connect_timeout_ms
+                                : CONNECT_TIMEOUT_MS_DEFAULT;
     n->server_cfg.id = opts->identity;
     n->server_cfg.allowed_roles = RZ_ROLE_BIT(RZ_ROLE_NODE);
     n->server_cfg.max_frame_bytes = RZ_PEER_FRAME_MAX_BYTES;

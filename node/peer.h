@@ -50,6 +50,8 @@ typedef struct rz_peer_options
     /* A destination nobody sent to for this long is forgotten; 0 = 60000
      * (tests shorten it). */
     uint32_t idle_ms;
+    /* A TCP connect not done after this long is retried; 0 = 3000. */
+    uint32_t connect_timeout_ms;
 } rz_peer_options;
 
 /* Binds and listens. RZ_EIO / RZ_EINVAL with a sentence in errmsg

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -126,7 +127,8 @@ static void on_frame(void *arg, uint64_t from_id, const void *frame, size_t len)
     n->got[from_id]++;
 }
 
-static uint32_t next_idle_ms; /* idle_ms of the next node_start */
+static uint32_t next_idle_ms;            /* idle_ms of the next node_start */
+static uint32_t next_connect_timeout_ms; /* and its connect_timeout_ms */
 
 static int node_start(world *w, tnode *n, uint64_t id, uint16_t port)
 {
@@ -145,7 +147,9 @@ static int node_start(world *w, tnode *n, uint64_t id, uint16_t port)
     opts.on_frame = on_frame;
     opts.arg = n;
     opts.idle_ms = next_idle_ms;
+    opts.connect_timeout_ms = next_connect_timeout_ms;
     next_idle_ms = 0;
+    next_connect_timeout_ms = 0;
     rv = rz_peer_net_start(&w->loop, &opts, &n->net, errmsg);
     if (rv != 0) {
         print_message("start %s: %s\n", n->listen, errmsg);
@@ -862,6 +866,50 @@ static void test_idle_forgotten(void **state)
 }
 
 /* ---------------------------------------------------------------------------
+ * A connect that hangs (SYNs dropped) is given up and retried
+ * ------------------------------------------------------------------------ */
+
+static void test_connect_timeout(void **state)
+{
+    world *w = *state;
+    static duo d;
+    struct sockaddr_in addr;
+    int lfd, fds[4];
+    rz_peer_stats s;
+    memset(&d, 0, sizeof(d));
+    /* A listener that never accepts, its accept queue filled: the kernel
+     * drops further SYNs, so a connect hangs as it would towards a
+     * partitioned machine. */
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(lfd >= 0);
+    uv_ip4_addr("127.0.0.1", 16189, &addr);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    for (size_t i = 0; i < RZ_ARRAY_LEN(fds); i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        assert_true(fds[i] >= 0);
+        (void)connect(fds[i], (struct sockaddr *)&addr, sizeof(addr));
+    }
+    run_for(w, 50);
+
+    next_connect_timeout_ms = 200;
+    assert_int_equal(node_start(w, &d.a, 1, 16188), 0);
+    assert_int_equal(send_frames(&d.a, 2, "127.0.0.1:16189", 1, 64), 0);
+    run_for(w, 1000);
+    s = stats_of(&d.a);
+    /* 200 ms hung, 50-100 ms backoff, 200 ms hung, 100-200 ms...: without
+     * the timeout there would be one dial, hanging. */
+    assert_true(s.dials >= 3);
+    assert_int_equal(s.connects, 0);
+    assert_int_equal(s.queued_bytes, 64);
+    node_close(w, &d.a);
+    for (size_t i = 0; i < RZ_ARRAY_LEN(fds); i++) {
+        close(fds[i]);
+    }
+    close(lfd);
+}
+
+/* ---------------------------------------------------------------------------
  * Start errors
  * ------------------------------------------------------------------------ */
 
@@ -941,6 +989,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(test_idle_forgotten, world_setup,
+                                        world_teardown),
+        cmocka_unit_test_setup_teardown(test_connect_timeout, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(test_start_errors, world_setup,
                                         world_teardown),
