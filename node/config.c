@@ -487,8 +487,9 @@ int rz_config_validate(rz_node_config *c, char *errmsg)
 void rz_config_print_help(FILE *out)
 {
     fprintf(out, "usage: ratuszd [--config FILE] [--KEY VALUE]...\n\n"
-                 "Every key of the INI file can also be given as a flag; "
-                 "flags override the file.\n\n");
+                 "Every key of the INI file can also be given as a flag, "
+                 "--name or --section.name\n('-' and '_' are the same); "
+                 "flags override the file. See docs/ratuszd.md.\n\n");
     const char *section = "";
     for (size_t i = 0; i < RZ_ARRAY_LEN(keys); i++) {
         char flag[64];
