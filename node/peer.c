@@ -39,6 +39,10 @@
 /* First reconnect delay, and the most it doubles to (docs/protocol.md 7). */
 #define BACKOFF_MIN_MS 100u
 #define BACKOFF_MAX_MS 5000u
+/* The backoff starts over only after a connection stayed up this long, so
+ * a peer that accepts and drops at once is not dialled ten times a second
+ * forever. */
+#define BACKOFF_RESET_MS 1000u
 
 /* A peer nobody sent to for this long is forgotten (its connection closed,
  * its queue freed): a member removed from the configuration must not be
@@ -118,6 +122,7 @@ typedef struct conn
     bool inbound;
     bool secure_started; /* rz_secure_uv_init succeeded: it closes tcp */
     conn_state state;
+    uint64_t opened_ms;       /* loop time the handshake finished */
     struct conn *prev, *next; /* the net's list of live connections */
 } conn;
 
@@ -334,6 +339,26 @@ static void conn_detach(conn *c)
     c->peer = NULL;
 }
 
+/* An outgoing connection stops serving its peer: the peer's bookkeeping
+ * (connected count, and the backoff, which starts over only after a
+ * connection that lasted). */
+static void conn_let_go(conn *c, bool was_open)
+{
+    peer *p = c->peer;
+    rz_peer_net *n = c->net;
+    RZ_PRE(p != NULL && p->c == c);
+    conn_detach(c);
+    if (!was_open) {
+        return;
+    }
+    RZ_ASSERT(n->stats.peers_connected > 0);
+    n->stats.peers_connected--;
+    n->stats.disconnects++;
+    if (uv_now(n->loop) - c->opened_ms >= BACKOFF_RESET_MS) {
+        p->backoff_ms = BACKOFF_MIN_MS;
+    }
+}
+
 /* Closes a connection in whatever state it is: a clean secure shutdown when
  * it is open (the peer gets our FINAL frame), an abort otherwise. */
 static void conn_close(conn *c, int err)
@@ -410,7 +435,7 @@ static void on_established(rz_secure_uv *s)
     }
     n->stats.connects++;
     n->stats.peers_connected++;
-    c->peer->backoff_ms = BACKOFF_MIN_MS;
+    c->opened_ms = uv_now(n->loop);
     rz_log(RZ_LOG_INFO, "peer connected", "peer=%llu address=%s",
            (unsigned long long)c->peer->id, c->peer->address);
     peer_flush(c->peer);
@@ -454,12 +479,7 @@ static void on_closed(rz_secure_uv *s, int status)
     }
     if (c->peer != NULL && c->peer->c == c) {
         peer *p = c->peer;
-        conn_detach(c);
-        if (was_open) {
-            RZ_ASSERT(n->stats.peers_connected > 0);
-            n->stats.peers_connected--;
-            n->stats.disconnects++;
-        }
+        conn_let_go(c, was_open);
         {
             char detail[2 * RZ_ERRMSG_BYTES + 3];
             rz_log(was_open ? RZ_LOG_INFO : RZ_LOG_DEBUG,
@@ -787,13 +807,7 @@ static void peer_close(peer *p)
     peer_resolve_cancel(p);
     if (p->c != NULL) {
         conn *c = p->c;
-        bool was_open = c->state == CONN_OPEN;
-        conn_detach(c);
-        if (was_open) {
-            RZ_ASSERT(n->stats.peers_connected > 0);
-            n->stats.peers_connected--;
-            n->stats.disconnects++;
-        }
+        conn_let_go(c, c->state == CONN_OPEN);
         conn_close(c, 0);
     }
     n->stats.frames_dropped += p->n_queued;
@@ -844,7 +858,6 @@ static int peer_create(rz_peer_net *n, uint64_t id, peer **out)
  * has the old address) is replaced, queued frames stay. */
 static void peer_readdress(peer *p, const dest *d, const char *dial)
 {
-    rz_peer_net *n = p->net;
     snprintf(p->address, sizeof(p->address), "%s", dial);
     p->d = *d;
     p->warned = false;
@@ -853,12 +866,7 @@ static void peer_readdress(peer *p, const dest *d, const char *dial)
     p->backoff_ms = BACKOFF_MIN_MS;
     if (p->c != NULL) {
         conn *c = p->c;
-        if (c->state == CONN_OPEN) {
-            RZ_ASSERT(n->stats.peers_connected > 0);
-            n->stats.peers_connected--;
-            n->stats.disconnects++;
-        }
-        conn_detach(c);
+        conn_let_go(c, c->state == CONN_OPEN);
         conn_close(c, 0);
     }
 }

@@ -587,6 +587,13 @@ static void test_inbound_replaced(void **state)
     assert_int_equal(s.inbound_connected, 1);
     assert_true(rz_peer_net_connected(a2.net, 2));
     assert_true(d.b.order_ok);
+    /* The two node-1 nets now keep displacing each other at B (a broken
+     * setup: one identity twice). Their connections live less than a
+     * second, so their backoff keeps growing instead of starting over:
+     * a handful of dials each in 1.2 s, not one every 50-100 ms. */
+    run_for(w, 1200);
+    assert_true(stats_of(&d.a).dials <= 7);
+    assert_true(stats_of(&a2).dials <= 7);
     node_close(w, &d.a);
     node_close(w, &d.b);
     node_close(w, &a2);
