@@ -12,7 +12,15 @@
  * - Bounded: each peer's queue of frames waiting for a connection or for
  *   the socket holds at most RZ_PEER_QUEUE_MAX_BYTES; a send past it is
  *   dropped (raft resends), so a slow or dead peer never grows memory
- *   without bound. At most RZ_PEER_INBOUND_MAX incoming connections.
+ *   without bound. At most RZ_PEER_INBOUND_MAX incoming connections: at
+ *   the limit the oldest one still in its handshake gives way (so silent
+ *   unauthenticated connections cannot lock nodes out); a newer incoming
+ *   connection from the same node id closes the older one.
+ * - Dead paths are noticed in seconds: a TCP connect is retried after
+ *   connect_timeout_ms (3 s), and every peer socket has TCP_USER_TIMEOUT
+ *   5 s plus keepalive, so a partition's heal does not wait for TCP's
+ *   retransmission backoff. The backoff starts over only after a
+ *   connection lasted 1 s.
  * - Addresses are raft configuration addresses "PEER_HOST:PORT/CLIENT_HOST:
  *   PORT" (or just "HOST:PORT"); only the part before '/' is dialled. HOST
  *   is IPv4, [IPv6] or a DNS name (resolved with uv_getaddrinfo at every
@@ -98,8 +106,11 @@ void rz_peer_net_stats(const rz_peer_net *n, rz_peer_stats *out);
 /* True if the outgoing connection to `id` is established. */
 bool rz_peer_net_connected(const rz_peer_net *n, uint64_t id);
 
-/* Closes every connection and the listener; cb(arg) once all handles are
- * closed, then the net is freed. */
+/* Closes every connection and the listener: open outgoing and incoming
+ * connections get a clean secure close (bounded by the channel's linger),
+ * everything else is dropped, queued frames are freed and no frame is
+ * delivered any more. cb(arg) runs from the loop (never from inside this
+ * call) once all handles are closed, and the net is freed before it. */
 void rz_peer_net_close(rz_peer_net *n, void (*cb)(void *arg), void *arg);
 
 #endif /* RZ_NODE_PEER_H */
