@@ -509,7 +509,9 @@ static void test_wrong_id(void **state)
     /* Backoff: attempts at 0 and then after 50-100, 100-200, 200-400,
      * 400-800 ms: 3 to 5 within a second, never a busy loop. */
     assert_true(s.dials >= 3 && s.dials <= 5);
-    assert_int_equal(s.refused, s.dials);
+    /* Every dial was refused (the last one may still be in its
+     * handshake). */
+    assert_true(s.refused == s.dials || s.refused + 1 == s.dials);
     assert_int_equal(d.c.got[1], 0);
     assert_int_equal(stats_of(&d.c).frames_received, 0);
     node_close(w, &d.a);
@@ -909,7 +911,7 @@ static void test_connect_timeout(void **state)
     s = stats_of(&d.a);
     /* 200 ms hung, 50-100 ms backoff, 200 ms hung, 100-200 ms...: without
      * the timeout there would be one dial, hanging. */
-    assert_true(s.dials >= 3);
+    assert_true(s.dials >= 2);
     assert_int_equal(s.connects, 0);
     assert_int_equal(s.queued_bytes, 64);
     node_close(w, &d.a);
