@@ -1,0 +1,108 @@
+#!/bin/bash
+# Fault test of the peer transport inside the real daemon: a follower is
+# killed with SIGKILL and restarted while the cluster takes writes, then the
+# leader is paused (SIGSTOP) long enough to lose its leadership and resumed.
+# Each time the peers must find each other again (reconnect with backoff)
+# and every replica must converge: the same applied index and the same
+# state checksum on all three, with one leader.
+#   usage: peer_flap.sh RATUSZD RATUSZCTL PORTFUZZ
+set -u
+RZ_RATUSZD=$(readlink -f "$1")
+RZ_CTL=$(readlink -f "$2")
+PORTFUZZ=$(readlink -f "$3")
+BASE=16510
+N=3
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../integration/cluster.sh
+. "$here/../integration/cluster.sh"
+
+work=$(mktemp -d /tmp/rz-peer-flap.XXXXXX)
+stopped=""
+fail() {
+    echo "peer_flap: FAIL: $*" >&2
+    for ((i = 1; i <= N; i++)); do
+        echo "--- n$i log (tail)" >&2
+        tail -15 "$work/c/n$i/ratuszd.log" >&2 2>/dev/null
+    done
+    exit 1
+}
+cleanup() {
+    [ -n "$stopped" ] && kill -CONT "$stopped" 2>/dev/null
+    rz_cluster_stop
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_s=$SECONDS
+rz_cluster_start "$work/c" "$N" "$BASE" || fail "the cluster did not start"
+dir=$work/c
+targets=""
+for ((i = 1; i <= N; i++)); do
+    targets="$targets${targets:+,}127.0.0.1:$((BASE + i))"
+done
+
+create() {
+    "$PORTFUZZ" create --target "$targets" \
+        --identity "$dir/operator.identity" >/dev/null ||
+        fail "a case could not be created ($1)"
+}
+
+# Waits (up to $1 s) until every node answers with the same applied index
+# and checksum and knows a leader; prints the common state.
+converge() {
+    local limit=$(($1 * 10)) t=0 out line i ok
+    while [ $t -lt $limit ]; do
+        out="" ok=1
+        for ((i = 1; i <= N; i++)); do
+            line=$("$PORTFUZZ" probe --target "127.0.0.1:$((BASE + i))" \
+                --identity "$dir/auditor.identity" 2>/dev/null) || ok=0
+            case $line in *leader_id=0*) ok=0 ;; esac
+            out="$out$(sed -E 's/.*(applied_index=[0-9]+ checksum=[0-9a-f]+).*/\1/' <<<"$line")"$'\n'
+        done
+        if [ $ok = 1 ] && [ "$(printf '%s' "$out" | sort -u | wc -l)" = 1 ]; then
+            printf '%s' "$out" | head -1
+            return 0
+        fi
+        sleep 0.1
+        t=$((t + 1))
+    done
+    return 1
+}
+
+create "first"
+s0=$(converge 10) || fail "replicas did not converge at the start"
+echo "start: $s0"
+
+# 1. A follower is killed and restarted; writes go on meanwhile.
+leader=$(rz_cluster_leader)
+[ -n "$leader" ] || fail "no leader"
+follower=$((leader % N + 1))
+rz_node_kill "$follower" KILL
+create "with node $follower down"
+create "with node $follower down"
+rz_node_start "$follower" || fail "node $follower did not restart"
+s1=$(converge 15) || fail "node $follower did not catch up after its restart"
+echo "after kill -9 of node $follower and restart: $s1"
+[ "$s1" != "$s0" ] || fail "the writes made while node $follower was down are missing"
+
+# 2. The leader is paused past its election timeout, then resumed.
+leader=$(rz_cluster_leader)
+[ -n "$leader" ] || fail "no leader before the pause"
+stopped=$(rz_node_pid "$leader")
+kill -STOP "$stopped"
+new=$(rz_cluster_wait_leader 15 "$leader") ||
+    fail "no new leader while node $leader was paused"
+create "while node $leader was paused"
+kill -CONT "$stopped"
+stopped=""
+s2=$(converge 15) || fail "node $leader did not rejoin after its pause"
+echo "after pausing leader $leader (new leader $new): $s2"
+[ "$s2" != "$s1" ] || fail "the write made during the pause is missing"
+
+for ((i = 1; i <= N; i++)); do
+    [ -n "$(rz_node_pid "$i")" ] || fail "node $i is not running"
+done
+if grep -l -E 'assert|AddressSanitizer|runtime error' "$dir"/n*/ratuszd.log; then
+    fail "a node logged an assertion or sanitizer report"
+fi
+echo "peer_flap: ok in $((SECONDS - start_s)) s"
