@@ -17,8 +17,15 @@
  * (rz_replica_options.mitigations_off) so the simulator can show that the
  * flaw is real.
  *
- * Not yet: snapshots and log compaction (raft never takes a snapshot; the
- * log grows), InstallSnapshot state transfer.
+ * Snapshots are descriptors of the state env, never images of it (raft's
+ * snapshot holds {index, state applied index, state checksum}); the state
+ * env is synced before the log store records a snapshot and discards the
+ * entries below its trailing window. A follower that needs an
+ * InstallSnapshot first receives a consistent copy of the leader's state
+ * env in acknowledged chunks (rz_sm.copy on the leader, rz_sm.install on
+ * the follower, verified by file hash and state checksum); raft sees the
+ * InstallSnapshot only once the follower's state covers it (xfer.c,
+ * docs/storage.md).
  *
  * Threads: a replica and its environment are used by one thread (the loop
  * or the simulator). */
@@ -60,6 +67,25 @@ typedef struct rz_sm
     uint64_t (*applied_index)(void *data);
     /* Checksum of the state at its applied index. */
     int (*checksum)(void *data, uint8_t out[32], uint64_t *applied_index);
+    /* The three below enable snapshots, log compaction and state transfer
+     * (all NULL: raft never takes a snapshot and the log grows).
+     * sync: makes every applied command durable; consensus calls it before
+     * the log store discards entries the state covers. */
+    int (*sync)(void *data);
+    /* Writes a consistent copy of the state to fd (from its current
+     * offset; fd stays the caller's) and returns the applied index and
+     * the state checksum of that copy. No apply runs meanwhile. */
+    int (*copy)(void *data, int fd, uint64_t *applied_index,
+                uint8_t checksum[32]);
+    /* Replaces the state by the copy at `path` (written by copy on another
+     * replica, its bytes already verified): first checks that the copy
+     * opens with exactly applied_index and checksum (RZ_ECORRUPT
+     * otherwise, and the state is untouched), then makes it the state,
+     * durably. On success path is gone and applied_index() returns the
+     * copy's. On another error the state must still be usable (the old
+     * or the new one). */
+    int (*install)(void *data, const char *path, uint64_t applied_index,
+                   const uint8_t checksum[32]);
 } rz_sm;
 
 /* ---------------------------------------------------------------------------
@@ -82,7 +108,11 @@ enum {
     /* (6) found by the simulator: one vote per term, even for the target
      * of this node's own leadership transfer. */
     RZ_MITIGATE_VOTE_ONCE = 1u << 4,
-    RZ_MITIGATE_ALL = 0x1fu
+    /* (7) found by the simulator with compacted logs: a follower rolls back
+     * an uncommitted configuration whose committed predecessor was
+     * compacted away without crashing raft (mitigate.c). */
+    RZ_MITIGATE_CONF_ROLLBACK = 1u << 5,
+    RZ_MITIGATE_ALL = 0x3fu
 };
 
 /* ---------------------------------------------------------------------------
@@ -154,7 +184,11 @@ enum {
     RZ_SIM_MSG_REQUEST_VOTE = 3,
     RZ_SIM_MSG_REQUEST_VOTE_RESULT = 4,
     RZ_SIM_MSG_INSTALL_SNAPSHOT = 5,
-    RZ_SIM_MSG_TIMEOUT_NOW = 6
+    RZ_SIM_MSG_TIMEOUT_NOW = 6,
+    /* State transfer frames (index: offset, next offset, snapshot index). */
+    RZ_SIM_MSG_XFER_CHUNK = 7,
+    RZ_SIM_MSG_XFER_ACK = 8,
+    RZ_SIM_MSG_XFER_NEED = 9
 };
 typedef void (*rz_sim_msg_observer)(void *arg, uint64_t from, uint64_t to,
                                     int type, uint64_t term, uint64_t index);
@@ -185,6 +219,18 @@ typedef struct rz_replica_options
     /* Tests only (the simulator, whose disk model decides durability
      * itself): the log env without fsync. Never set in the node. */
     bool log_unsafe_no_sync;
+    /* Snapshots (only with sm.sync/copy/install): a snapshot every
+     * snapshot_threshold applied entries (0 = 100000), keeping the last
+     * snapshot_trailing entries in the log (0 = 50000) so a follower a
+     * little behind catches up from the log, not by state transfer. */
+    uint32_t snapshot_threshold;
+    uint32_t snapshot_trailing;
+    /* How long raft waits for an InstallSnapshot to be answered before it
+     * sends another (0 = raft's 30000 ms); a transfer that stops moving is
+     * dropped after max(10 election timeouts, this). */
+    uint32_t install_snapshot_timeout_ms;
+    /* Bytes per state-transfer chunk (0 = 1 MiB, at most 1 MiB). */
+    uint32_t xfer_chunk_bytes;
 } rz_replica_options;
 
 /* Opens a replica in the simulator: opens the log store in opts->dir,
@@ -318,8 +364,8 @@ typedef struct rz_member_status
 {
     uint64_t id;
     bool voter;
-    bool standby;         /* non-voter that replicates */
-    uint64_t match_index; /* leader only; 0 elsewhere */
+    bool standby;                           /* non-voter that replicates */
+    uint64_t match_index;                   /* leader only; 0 elsewhere */
     char address[RZ_ADDRESS_MAX_BYTES + 1]; /* as in the configuration */
 } rz_member_status;
 
@@ -340,6 +386,14 @@ typedef struct rz_replica_status
      * is no known leader. 0 on the leader. Stale reads use it with
      * applied_index == commit_index to bound their staleness. */
     uint64_t leader_contact_age_ms;
+    /* Snapshots and state transfer. */
+    uint64_t snapshot_index;      /* last snapshot recorded, 0 = none */
+    uint64_t snapshots_taken;     /* by this node since it started */
+    uint64_t xfers_sent;          /* transfers a follower confirmed */
+    uint64_t xfer_bytes_sent;     /* chunk bytes sent (resends included) */
+    uint64_t xfers_installed;     /* transfers installed on this node */
+    uint64_t xfers_aborted;       /* received transfers dropped */
+    uint64_t xfer_bytes_received; /* chunk bytes written */
     size_t n_members;
     rz_member_status members[RZ_CONSENSUS_MAX_MEMBERS];
 } rz_replica_status;

@@ -28,8 +28,12 @@
 
 #include "consensus/consensus.h"
 #include "consensus/logstore.h"
+#include "consensus/snapshot.h"
 
-enum { RZ_IO_OP_APPEND = 1, RZ_IO_OP_TRUNCATE = 2 };
+/* A snapshot op records a descriptor and compacts the log (trailing > 0,
+ * this node's own snapshot) or replaces the log (trailing 0, an installed
+ * snapshot); it is ordered with the appends like a truncate. */
+enum { RZ_IO_OP_APPEND = 1, RZ_IO_OP_TRUNCATE = 2, RZ_IO_OP_SNAPSHOT = 3 };
 
 /* The AppendEntries an append or a result answers (mitigation 5). */
 typedef struct rz_io_ae_ctx
@@ -51,7 +55,13 @@ typedef struct rz_io_op
     uint64_t term_at_submit; /* raft's term when raft submitted it */
     bool leader_at_submit;
     rz_io_ae_ctx ae; /* follower appends: the AppendEntries that caused it */
-    bool returned;   /* the backend reported it (failed, awaiting retry) */
+    /* Snapshot ops. */
+    rz_log_snapshot snap; /* conf points at conf_buf */
+    void *conf_buf;       /* raft_malloc'd encoded configuration */
+    uint64_t trailing;
+    struct raft_io_snapshot_put *sreq;
+    raft_io_snapshot_put_cb scb;
+    bool returned; /* the backend reported it (failed, awaiting retry) */
     int status;
     struct rz_io_op *next;
     struct rz_io_core *core;
@@ -66,6 +76,11 @@ typedef struct rz_io_backend_ops
     void (*start)(void *b, unsigned tick_ms);
     /* Copies the message before returning; best effort. */
     void (*send)(void *b, const struct raft_message *m);
+    /* Sends an already encoded frame (state transfer, InstallSnapshot) to
+     * node `to`; copies it; best effort. kind is an RZ_SIM_MSG_* code and
+     * index a number for the simulator's observer. */
+    void (*send_frame)(void *b, uint64_t to, const char *to_address,
+                       const void *frame, size_t len, int kind, uint64_t index);
     /* Queues op for execution after every op submitted before it. */
     void (*submit)(void *b, rz_io_op *op);
     /* Clears the failed state before the core submits failed ops again. */
@@ -91,6 +106,58 @@ typedef struct rz_io_send_done
     raft_io_send_cb cb;
 } rz_io_send_done;
 
+/* The last snapshot this node recorded, for raft's snapshot_get. */
+typedef struct rz_io_snap
+{
+    bool has;
+    uint64_t index, term, conf_index;
+    void *conf; /* malloc'd encoded configuration */
+    size_t conf_len;
+    uint8_t desc[RZ_SNAP_DESC_BYTES];
+} rz_io_snap;
+
+/* A consistent copy of this leader's state, shared by the transfers that
+ * send it; an unlinked temporary file, so nothing is left after a crash. */
+typedef struct rz_xfer_image
+{
+    int fd; /* -1 when there is none */
+    uint64_t total_bytes;
+    uint64_t state_index;
+    uint8_t checksum[32];
+    uint8_t file_hash[32];
+    unsigned refs;
+} rz_xfer_image;
+
+/* The leader's view of one follower's state transfer. */
+typedef struct rz_xfer_peer
+{
+    uint64_t id; /* 0 = free slot */
+    char address[RZ_ADDRESS_MAX_BYTES + 1];
+    uint64_t want;    /* snapshot index the follower asked a state for */
+    bool active;      /* a transfer is running */
+    uint64_t xfer_id; /* of the running transfer */
+    uint64_t acked;   /* bytes the follower confirmed */
+    uint64_t sent;    /* bytes sent since the last go-back */
+    uint64_t progress_ms, send_ms;
+    uint64_t done_state_index; /* the follower's state after a transfer */
+    /* raft's last InstallSnapshot to it, as a frame, resent once the
+     * follower's state covers its index. */
+    void *is_frame;
+    size_t is_len;
+    uint64_t is_index; /* raft index it installs */
+    uint64_t is_state; /* state index it needs (its descriptor's) */
+    uint64_t is_send_ms;
+} rz_xfer_peer;
+
+/* A deferred snapshot_get completion. */
+typedef struct rz_io_get_done
+{
+    struct raft_io_snapshot_get *req;
+    raft_io_snapshot_get_cb cb;
+} rz_io_get_done;
+
+#define RZ_IO_GETS_MAX 32u
+
 typedef struct rz_io_core
 {
     struct raft_io io; /* io.impl == this; io.data == the struct raft */
@@ -111,7 +178,7 @@ typedef struct rz_io_core
     uint64_t next_index; /* index the next append gets */
     rz_io_op *q_head, *q_tail;
     size_t n_ops;
-    size_t n_appends; /* appends in the queue (in flight) */
+    size_t n_appends; /* appends and snapshot installs in the queue */
     bool disk_failed; /* ops are waiting for a retry */
     int disk_status;  /* the failure, RZ_E* */
     /* When writes started failing (virtual or loop ms), 0 once one
@@ -144,16 +211,40 @@ typedef struct rz_io_core
     void (*after)(void *arg);
     void *after_arg;
 
+    /* Snapshots and state transfer (xfer.c). */
+    const rz_sm *sm; /* the replica's state machine, borrowed */
+    rz_io_snap snap;
+    rz_io_get_done gets[RZ_IO_GETS_MAX];
+    size_t n_gets;
+    char dir[RZ_XFER_PATH_BYTES]; /* the replica's directory */
+    size_t chunk_bytes;
+    uint64_t xfer_term; /* term the sender state belongs to */
+    uint64_t next_xfer_id;
+    rz_xfer_image img;
+    rz_xfer_peer peers[RZ_CONSENSUS_MAX_MEMBERS];
+    rz_xfer_recv rx;
+    rz_buf xframe; /* encoding scratch */
+    uint8_t *xbuf; /* chunk read buffer (chunk_bytes) */
+    uint64_t stat_snapshots;
+    uint64_t stat_xfers_started, stat_xfers_sent, stat_xfer_bytes_sent;
+    uint64_t stat_is_gated;
+
     uint64_t stat_results_capped; /* for tests: results changed by m1/m5 */
     uint64_t stat_results_dropped;
     uint64_t stat_votes_held;
     uint64_t stat_votes_dropped;
+    uint64_t stat_rollbacks; /* mitigation 7 rolled back a configuration */
+    uint64_t stat_rollbacks_dropped;
 } rz_io_core;
 
 /* Fills core->io. ls and backend stay the caller's. */
 int rz_io__init(rz_io_core *core, uint64_t id, rz_logstore *ls,
                 const rz_io_backend_ops *ops, void *backend,
                 uint32_t mitigations_off);
+/* Enables snapshots and state transfer: sm (borrowed, outlives the core),
+ * dir holds the temporary files, chunk_bytes (0 = 1 MiB) sizes chunks. */
+int rz_io__xfer_init(rz_io_core *core, const rz_sm *sm, const char *dir,
+                     size_t chunk_bytes);
 /* Frees what init and the run allocated (after raft closed the io). */
 void rz_io__fini(rz_io_core *core);
 
@@ -163,6 +254,23 @@ void rz_io__tick(rz_io_core *core);
  * raft_malloc, one batch); server_address valid for the call. */
 void rz_io__recv(rz_io_core *core, struct raft_message *msg);
 void rz_io__op_done(rz_io_core *core, rz_io_op *op, int status);
+/* A state-transfer frame from an authenticated peer (either backend). */
+void rz_io__recv_xfer(rz_io_core *core, const void *frame, size_t len);
+
+/* ---- Snapshots and state transfer (xfer.c) ------------------------------ */
+
+/* Leader: raft sends an InstallSnapshot (forwarded as a frame, kept for
+ * resending). */
+void rz_io__xfer_install_snapshot(rz_io_core *core,
+                                  const struct raft_message *m);
+/* Follower: false when an InstallSnapshot must not reach raft yet (the
+ * state does not cover it: a NEED went to the leader); the message was
+ * released then. */
+bool rz_io__xfer_gate(rz_io_core *core, struct raft_message *m);
+/* Every tick: resends, stalls, new transfers. */
+void rz_io__xfer_tick(rz_io_core *core);
+/* Frees files, descriptors and buffers (at close). */
+void rz_io__xfer_fini(rz_io_core *core);
 
 /* Writes term 1 and the configuration entry to an empty log store. */
 int rz_io__bootstrap(rz_logstore *ls, const struct raft_configuration *conf);
@@ -186,6 +294,13 @@ bool rz_mitigate__result_cap(rz_io_core *core, struct raft_message *m);
 /* (6): false when an incoming RequestVote must be dropped (one vote per
  * term even for a transfer target). */
 bool rz_mitigate__vote_once(rz_io_core *core, const struct raft_message *m);
+/* (7): before an AppendEntries reaches raft, rolls back an uncommitted
+ * configuration whose committed predecessor is no longer in raft's log;
+ * false when the message must be dropped. */
+bool rz_mitigate__conf_rollback(rz_io_core *core, const struct raft_message *m);
+/* The inverse of raft_configuration_encode (0.15 exports none): c is
+ * initialised here; RZ_ECORRUPT for bad bytes. */
+int rz_io__conf_decode(const void *p, size_t len, struct raft_configuration *c);
 
 /* ---- The simulator backend (io_sim.c) ---------------------------------- */
 

@@ -72,6 +72,24 @@ static void fire_send_done(rz_io_core *core)
     core->n_done = 0;
 }
 
+static struct raft_snapshot *snapshot_build(rz_io_core *core);
+
+/* snapshot_get completions, after raft returned (as raft's own backend
+ * completes them from the loop). status != 0 cancels them. */
+static void fire_gets(rz_io_core *core, int status)
+{
+    size_t i;
+    size_t n = core->n_gets;
+    rz_io_get_done g[RZ_IO_GETS_MAX];
+    memcpy(g, core->gets, n * sizeof g[0]);
+    core->n_gets = 0;
+    for (i = 0; i < n; i++) {
+        struct raft_snapshot *s = status == 0 ? snapshot_build(core) : NULL;
+        g[i].cb(g[i].req, s,
+                s != NULL ? 0 : (status != 0 ? status : RAFT_NOMEM));
+    }
+}
+
 /* Runs after every return from raft into the core. */
 static void after_raft(rz_io_core *core)
 {
@@ -81,12 +99,24 @@ static void after_raft(rz_io_core *core)
     rz_mitigate__leader_barrier(core);
     release_held(core);
     fire_send_done(core);
+    if (core->n_gets > 0) {
+        fire_gets(core, 0);
+    }
     if (core->after != NULL) {
         core->after(core->after_arg);
     }
 }
 
 /* ---- Disk queue -------------------------------------------------------- */
+
+/* Ops that change what the log holds at its end: appends, and installed
+ * snapshots (raft announces the snapshot's index before it is durable).
+ * Votes wait for them (mitigation 3). */
+static bool op_extends(const rz_io_op *op)
+{
+    return op->type == RZ_IO_OP_APPEND ||
+           (op->type == RZ_IO_OP_SNAPSHOT && op->trailing == 0);
+}
 
 static void queue_push(rz_io_core *core, rz_io_op *op)
 {
@@ -98,7 +128,7 @@ static void queue_push(rz_io_core *core, rz_io_op *op)
     }
     core->q_tail = op;
     core->n_ops++;
-    if (op->type == RZ_IO_OP_APPEND) {
+    if (op_extends(op)) {
         core->n_appends++;
     }
     if (core->disk_failed) {
@@ -117,7 +147,7 @@ static void queue_pop(rz_io_core *core, rz_io_op *op)
     }
     RZ_ASSERT(core->n_ops > 0);
     core->n_ops--;
-    if (op->type == RZ_IO_OP_APPEND) {
+    if (op_extends(op)) {
         RZ_ASSERT(core->n_appends > 0);
         core->n_appends--;
     }
@@ -126,7 +156,28 @@ static void queue_pop(rz_io_core *core, rz_io_op *op)
 static void op_free(rz_io_op *op)
 {
     free(op->entries);
+    raft_free(op->conf_buf);
     free(op);
+}
+
+/* The snapshot op reached the disk: remember what raft's snapshot_get must
+ * return from now on. Takes the op's configuration bytes. */
+static void snap_remember(rz_io_core *core, rz_io_op *op)
+{
+    rz_snap_desc d;
+    free(core->snap.conf);
+    core->snap.conf = malloc(op->snap.conf_len > 0 ? op->snap.conf_len : 1);
+    RZ_ASSERT(core->snap.conf != NULL);
+    memcpy(core->snap.conf, op->snap.conf, op->snap.conf_len);
+    core->snap.conf_len = op->snap.conf_len;
+    core->snap.has = true;
+    core->snap.index = op->snap.index;
+    core->snap.term = op->snap.term;
+    core->snap.conf_index = op->snap.conf_index;
+    d.index = op->snap.index;
+    d.state_index = op->snap.state_index;
+    memcpy(d.checksum, op->snap.checksum, 32);
+    rz_snap_desc_encode(&d, core->snap.desc);
 }
 
 /* Every op of a failed queue came back: clear the failure and submit them
@@ -174,6 +225,16 @@ void rz_io__op_done(rz_io_core *core, rz_io_op *op, int status)
         core->ctx = op->ae;
         op->cb(op->req, 0);
         core->ctx.valid = false;
+    } else if (op->type == RZ_IO_OP_SNAPSHOT) {
+        snap_remember(core, op);
+        if (op->trailing > 0) {
+            core->stat_snapshots++;
+        }
+        /* An installed snapshot is answered like the AppendEntries it
+         * replaces (mitigation 5 needs the InstallSnapshot's context). */
+        core->ctx = op->ae;
+        op->scb(op->sreq, 0);
+        core->ctx.valid = false;
     }
     op_free(op);
     after_raft(core);
@@ -212,14 +273,19 @@ static void backend_closed(void *arg)
         }
         core->q_tail = prev;
         core->n_ops--;
-        if (op->type == RZ_IO_OP_APPEND) {
+        if (op_extends(op)) {
             core->n_appends--;
+        }
+        if (op->type == RZ_IO_OP_APPEND) {
             op->cb(op->req, RAFT_CANCELED);
+        } else if (op->type == RZ_IO_OP_SNAPSHOT) {
+            op->scb(op->sreq, RAFT_CANCELED);
         }
         op_free(op);
     }
     core->n_held = 0;
     fire_send_done(core);
+    fire_gets(core, RAFT_CANCELED);
     if (core->close_cb != NULL) {
         core->close_cb(&core->io);
     }
@@ -254,18 +320,40 @@ static int io_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
         rz_errmsg_set(io->errmsg, "load the raft log: %s", rz_strerror(rv));
         return raft_code_of(rv);
     }
-    if (st.has_snapshot) {
-        /* Snapshots are not written yet (see the report of issue #5). */
-        rz_errmsg_set(io->errmsg, "the raft log holds a snapshot; this build "
-                                  "cannot load snapshots yet");
-        return RAFT_CORRUPT;
-    }
     *term = st.term;
     *voted_for = st.voted_for;
     *snapshot = NULL;
     *start_index = 1;
+    if (st.has_snapshot) {
+        rz_log_snapshot *ss = &st.snapshot;
+        rz_snap_desc d;
+        free(core->snap.conf);
+        core->snap.conf = malloc(ss->conf_len > 0 ? ss->conf_len : 1);
+        if (core->snap.conf == NULL) {
+            return RAFT_NOMEM;
+        }
+        memcpy(core->snap.conf, ss->conf, ss->conf_len);
+        core->snap.conf_len = ss->conf_len;
+        core->snap.has = true;
+        core->snap.index = ss->index;
+        core->snap.term = ss->term;
+        core->snap.conf_index = ss->conf_index;
+        d.index = ss->index;
+        d.state_index = ss->state_index;
+        memcpy(d.checksum, ss->checksum, 32);
+        rz_snap_desc_encode(&d, core->snap.desc);
+        *snapshot = snapshot_build(core);
+        if (*snapshot == NULL) {
+            rz_errmsg_set(io->errmsg, "the raft log's snapshot configuration "
+                                      "cannot be decoded");
+            return RAFT_CORRUPT;
+        }
+        /* Entries kept in the trailing window, or none: the next append
+         * goes right after the snapshot. */
+        *start_index = st.first_index;
+    }
     if (st.last_index >= st.first_index && st.last_index > 0) {
-        if (st.first_index != 1) {
+        if (st.first_index != 1 && !st.has_snapshot) {
             rz_errmsg_set(io->errmsg,
                           "the raft log starts at %llu without a snapshot",
                           (unsigned long long)st.first_index);
@@ -273,7 +361,7 @@ static int io_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
         }
         n = (size_t)(st.last_index - st.first_index + 1);
     }
-    core->next_index = (n > 0 ? st.last_index : 0) + 1;
+    core->next_index = st.last_index + 1;
     if (n == 0) {
         *entries = NULL;
         *n_entries = 0;
@@ -320,6 +408,13 @@ static int io_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 err:
     raft_free(ents);
     raft_free(batch);
+    if (*snapshot != NULL) {
+        raft_configuration_close(&(*snapshot)->configuration);
+        raft_free((*snapshot)->bufs[0].base);
+        raft_free((*snapshot)->bufs);
+        raft_free(*snapshot);
+        *snapshot = NULL;
+    }
     rz_errmsg_set(io->errmsg, "load the raft log: %s", rz_strerror(rv));
     return raft_code_of(rv);
 }
@@ -354,6 +449,62 @@ static int encode_conf(const struct raft_configuration *conf,
     RZ_ASSERT(used <= buf->len);
     memset((uint8_t *)buf->base + used, 0, buf->len - used);
     return 0;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* The inverse of encode_conf (raft 0.15 exports no decoder): format byte
+ * 1, u64 little-endian count, then per server u64 little-endian id, the
+ * NUL-terminated address and a role byte. The bytes come from our own log
+ * store (checked there), but are still read with every bound checked. */
+int rz_io__conf_decode(const void *data, size_t len,
+                       struct raft_configuration *c)
+{
+    const uint8_t *p = data;
+    size_t off = 9;
+    uint64_t n, i;
+    raft_configuration_init(c);
+    if (len < 9 || p[0] != 1) {
+        return RZ_ECORRUPT;
+    }
+    n = get_le64(p + 1);
+    if (n == 0 || n > RZ_CONSENSUS_MAX_MEMBERS * 64u) {
+        return RZ_ECORRUPT;
+    }
+    for (i = 0; i < n; i++) {
+        const uint8_t *nul;
+        uint64_t id;
+        const char *addr;
+        int role;
+        if (len - off < 8 + 2) {
+            goto bad;
+        }
+        id = get_le64(p + off);
+        off += 8;
+        addr = (const char *)(p + off);
+        nul = memchr(p + off, '\0', len - off);
+        if (nul == NULL || nul == p + off || (size_t)(nul - p) + 1 >= len) {
+            goto bad;
+        }
+        off = (size_t)(nul - p) + 1;
+        role = p[off++];
+        if (raft_configuration_add(c, id, addr, role) != 0) {
+            goto bad;
+        }
+    }
+    return 0;
+bad:
+    raft_configuration_close(c);
+    raft_configuration_init(c);
+    return RZ_ECORRUPT;
 }
 
 int rz_io__bootstrap(rz_logstore *ls, const struct raft_configuration *conf)
@@ -483,6 +634,11 @@ static int io_send(struct raft_io *io, struct raft_io_send *req,
     if (rv != 0) {
         return rv;
     }
+    if (m.type == RAFT_IO_INSTALL_SNAPSHOT) {
+        /* The descriptor goes out as is; the state follows on demand. */
+        rz_io__xfer_install_snapshot(core, &m);
+        return 0;
+    }
     if (m.type == RAFT_IO_APPEND_ENTRIES_RESULT &&
         !rz_mitigate__result_cap(core, &m)) {
         return 0; /* dropped: send is best effort */
@@ -553,26 +709,116 @@ static int io_truncate(struct raft_io *io, raft_index index)
     return 0;
 }
 
+/* raft's snapshot_put: trailing > 0 is this node's own snapshot (fsm
+ * snapshot synced the state env already), trailing 0 installs a snapshot
+ * received from the leader (the state env holds it already: see the gate
+ * in xfer.c). Either way one op in the disk queue, after the appends
+ * raft submitted before it. */
 static int io_snapshot_put(struct raft_io *io, unsigned trailing,
                            struct raft_io_snapshot_put *req,
                            const struct raft_snapshot *snapshot,
                            raft_io_snapshot_put_cb cb)
 {
-    (void)trailing;
-    (void)req;
-    (void)snapshot;
-    (void)cb;
-    rz_errmsg_set(io->errmsg, "snapshots are not supported by this build");
-    return RAFT_IOERR;
+    rz_io_core *core = core_of(io);
+    struct raft_buffer conf;
+    rz_snap_desc d;
+    rz_io_op *op;
+
+    RZ_PRE(!core->closing);
+    if (snapshot->n_bufs != 1 ||
+        rz_snap_desc_decode(snapshot->bufs[0].base, snapshot->bufs[0].len,
+                            &d) != 0 ||
+        d.index != snapshot->index || snapshot->term == 0 ||
+        snapshot->configuration_index > snapshot->index) {
+        rz_errmsg_set(io->errmsg, "snapshot %llu carries no valid descriptor",
+                      (unsigned long long)snapshot->index);
+        return RAFT_CORRUPT;
+    }
+    if (encode_conf(&snapshot->configuration, &conf) != 0) {
+        return RAFT_NOMEM;
+    }
+    op = calloc(1, sizeof *op);
+    if (op == NULL) {
+        raft_free(conf.base);
+        return RAFT_NOMEM;
+    }
+    op->type = RZ_IO_OP_SNAPSHOT;
+    op->core = core;
+    op->index = snapshot->index;
+    op->conf_buf = conf.base;
+    op->snap.index = snapshot->index;
+    op->snap.term = snapshot->term;
+    op->snap.conf_index = snapshot->configuration_index;
+    op->snap.conf = conf.base;
+    op->snap.conf_len = conf.len;
+    op->snap.state_index = d.state_index;
+    memcpy(op->snap.checksum, d.checksum, 32);
+    op->trailing = trailing;
+    op->sreq = req;
+    op->scb = cb;
+    if (trailing == 0) {
+        /* The whole log is replaced: raft's next append follows the
+         * snapshot. */
+        op->ae = core->ctx;
+        core->next_index = snapshot->index + 1;
+    }
+    queue_push(core, op);
+    return 0;
+}
+
+/* A raft_snapshot of the last recorded descriptor, allocated as raft
+ * frees it (snapshotClose + raft_free); NULL without one or on NOMEM. */
+static struct raft_snapshot *snapshot_build(rz_io_core *core)
+{
+    struct raft_snapshot *s;
+    if (!core->snap.has) {
+        return NULL;
+    }
+    s = raft_calloc(1, sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->index = core->snap.index;
+    s->term = core->snap.term;
+    s->configuration_index = core->snap.conf_index;
+    if (rz_io__conf_decode(core->snap.conf, core->snap.conf_len,
+                           &s->configuration) != 0) {
+        raft_free(s);
+        return NULL;
+    }
+    s->bufs = raft_malloc(sizeof *s->bufs);
+    if (s->bufs != NULL) {
+        s->bufs[0].base = raft_malloc(RZ_SNAP_DESC_BYTES);
+    }
+    if (s->bufs == NULL || s->bufs[0].base == NULL) {
+        if (s->bufs != NULL) {
+            raft_free(s->bufs);
+        }
+        raft_configuration_close(&s->configuration);
+        raft_free(s);
+        return NULL;
+    }
+    memcpy(s->bufs[0].base, core->snap.desc, RZ_SNAP_DESC_BYTES);
+    s->bufs[0].len = RZ_SNAP_DESC_BYTES;
+    s->n_bufs = 1;
+    return s;
 }
 
 static int io_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
                            raft_io_snapshot_get_cb cb)
 {
-    (void)req;
-    (void)cb;
-    rz_errmsg_set(io->errmsg, "snapshots are not supported by this build");
-    return RAFT_NOTFOUND;
+    rz_io_core *core = core_of(io);
+    if (!core->snap.has) {
+        rz_errmsg_set(io->errmsg, "no snapshot was recorded");
+        return RAFT_NOTFOUND;
+    }
+    if (core->n_gets == RZ_IO_GETS_MAX) {
+        return RAFT_BUSY;
+    }
+    core->gets[core->n_gets].req = req;
+    core->gets[core->n_gets].cb = cb;
+    core->n_gets++;
+    return 0;
 }
 
 static raft_time io_time(struct raft_io *io)
@@ -597,6 +843,9 @@ void rz_io__tick(rz_io_core *core)
     maybe_retry(core);
     core->tick_cb(&core->io);
     after_raft(core);
+    if (!core->closing) {
+        rz_io__xfer_tick(core);
+    }
 }
 
 void rz_io__recv(rz_io_core *core, struct raft_message *msg)
@@ -607,6 +856,10 @@ void rz_io__recv(rz_io_core *core, struct raft_message *msg)
         return;
     }
     if (msg->type == RAFT_IO_APPEND_ENTRIES) {
+        if (!rz_mitigate__conf_rollback(core, msg)) {
+            rz_msg_release(msg);
+            return;
+        }
         core->ctx.valid = true;
         core->ctx.term = msg->append_entries.term;
         core->ctx.from = msg->server_id;
@@ -614,6 +867,15 @@ void rz_io__recv(rz_io_core *core, struct raft_message *msg)
             msg->append_entries.prev_log_index + msg->append_entries.n_entries;
     } else if (msg->type == RAFT_IO_APPEND_ENTRIES_RESULT) {
         rz_mitigate__leader_result(core, msg);
+    } else if (msg->type == RAFT_IO_INSTALL_SNAPSHOT) {
+        if (!rz_io__xfer_gate(core, msg)) {
+            return; /* released: the state must come first */
+        }
+        /* Raft's answer reports the snapshot's index (mitigation 5). */
+        core->ctx.valid = true;
+        core->ctx.term = msg->install_snapshot.term;
+        core->ctx.from = msg->server_id;
+        core->ctx.end = msg->install_snapshot.last_index;
     } else if (!rz_mitigate__vote_once(core, msg)) {
         return;
     }
@@ -634,6 +896,8 @@ int rz_io__init(rz_io_core *core, uint64_t id, rz_logstore *ls,
     core->backend = backend;
     core->mitigations_off = mitigations_off;
     core->next_index = 1;
+    core->img.fd = -1;
+    core->rx.fd = -1;
     core->io.version = 1;
     core->io.impl = core;
     core->io.init = io_init;
@@ -659,4 +923,7 @@ void rz_io__fini(rz_io_core *core)
     RZ_PRE(core->q_head == NULL);
     free(core->done);
     core->done = NULL;
+    rz_io__xfer_fini(core);
+    free(core->snap.conf);
+    memset(&core->snap, 0, sizeof core->snap);
 }

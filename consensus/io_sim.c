@@ -214,7 +214,12 @@ static void msg_deliver(sim_node *to, const sim_msg *sm)
 {
     struct raft_message m;
     char address[RZ_MSG_ADDRESS_MAX_BYTES + 1];
-    int rv = rz_msg_decode(sm->bytes, sm->len, &m, address, sizeof address);
+    int rv;
+    if (rz_xfer_frame_is(sm->bytes, sm->len)) {
+        rz_io__recv_xfer(to->core, sm->bytes, sm->len);
+        return;
+    }
+    rv = rz_msg_decode(sm->bytes, sm->len, &m, address, sizeof address);
     RZ_ASSERT(rv == 0); /* we encoded it ourselves */
     RZ_ASSERT(m.server_id == sm->from);
     rz_io__recv(to->core, &m);
@@ -235,17 +240,62 @@ static uint64_t msg_delay(rz_sim *sim)
     return d;
 }
 
+/* Puts the encoded frame on the link from -> to, with the link's faults. */
+static void link_put(rz_sim *sim, uint64_t from, uint64_t to,
+                     const rz_buf *frame)
+{
+    unsigned copies = 1;
+    unsigned k;
+    if (!link_up(sim, from, to) || chance_ppm(sim, sim->net.loss_ppm)) {
+        return;
+    }
+    if (chance_ppm(sim, sim->net.dup_ppm)) {
+        copies = 2;
+    }
+    for (k = 0; k < copies; k++) {
+        sim_event ev;
+        sim_msg *sm = msg_copy(frame, from);
+        if (sm == NULL) {
+            return;
+        }
+        memset(&ev, 0, sizeof ev);
+        ev.t_ms = sim->now_ms + msg_delay(sim) + sim->link_extra_ms[from][to];
+        ev.type = EV_MSG;
+        ev.node = to;
+        ev.msg = sm;
+        if (ev_push(sim, ev) != 0) {
+            msg_free(sm);
+        }
+    }
+}
+
+static void backend_send_frame(void *b, uint64_t to, const char *to_address,
+                               const void *frame, size_t len, int kind,
+                               uint64_t index)
+{
+    sim_node *node = b;
+    rz_sim *sim = node->sim;
+    uint64_t term = 0;
+    (void)to_address;
+    if (to == 0 || to > RZ_SIM_MAX_NODES || to == node->id) {
+        return;
+    }
+    if (sim->observer != NULL) {
+        sim->observer(sim->observer_arg, node->id, to, kind, term, index);
+    }
+    rz_buf_reset(&sim->frame);
+    if (rz_buf_append(&sim->frame, frame, len) != 0) {
+        return;
+    }
+    link_put(sim, node->id, to, &sim->frame);
+}
+
 static void backend_send(void *b, const struct raft_message *m)
 {
     sim_node *node = b;
     rz_sim *sim = node->sim;
     uint64_t to = m->server_id;
-    unsigned copies = 1;
-    unsigned k;
 
-    if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
-        return; /* snapshots are not supported yet; never produced */
-    }
     if (to == 0 || to > RZ_SIM_MAX_NODES || to == node->id) {
         return;
     }
@@ -278,36 +328,15 @@ static void backend_send(void *b, const struct raft_message *m)
         }
         sim->observer(sim->observer_arg, node->id, to, m->type, term, index);
     }
-    if (!link_up(sim, node->id, to) || chance_ppm(sim, sim->net.loss_ppm)) {
-        return;
-    }
     if (sim->drop_entries[node->id][to] && m->type == RAFT_IO_APPEND_ENTRIES &&
         m->append_entries.n_entries > 0) {
         return;
-    }
-    if (chance_ppm(sim, sim->net.dup_ppm)) {
-        copies = 2;
     }
     rz_buf_reset(&sim->frame);
     if (rz_msg_encode(m, node->id, node->address, &sim->frame) != 0) {
         return;
     }
-    for (k = 0; k < copies; k++) {
-        sim_event ev;
-        sim_msg *sm = msg_copy(&sim->frame, node->id);
-        if (sm == NULL) {
-            return;
-        }
-        memset(&ev, 0, sizeof ev);
-        ev.t_ms =
-            sim->now_ms + msg_delay(sim) + sim->link_extra_ms[node->id][to];
-        ev.type = EV_MSG;
-        ev.node = to;
-        ev.msg = sm;
-        if (ev_push(sim, ev) != 0) {
-            msg_free(sm);
-        }
-    }
+    link_put(sim, node->id, to, &sim->frame);
 }
 
 /* ---- Disk -------------------------------------------------------------- */
@@ -323,6 +352,9 @@ static int disk_exec(sim_node *node, rz_io_op *op)
     }
     if (op->type == RZ_IO_OP_APPEND) {
         return rz_logstore_append(ls, op->index, op->entries, op->n);
+    }
+    if (op->type == RZ_IO_OP_SNAPSHOT) {
+        return rz_logstore_snapshot_put(ls, &op->snap, op->trailing);
     }
     return rz_logstore_truncate(ls, op->index);
 }
@@ -380,6 +412,12 @@ static void disk_complete(sim_node *node)
     free(d);
     status = disk_exec(node, op);
     if (status != 0) {
+        if (getenv("RZ_SIM_DEBUG") != NULL) {
+            fprintf(stderr, "n%llu disk op %d index %llu: %s (%s)\n",
+                    (unsigned long long)node->id, op->type,
+                    (unsigned long long)op->index, rz_strerror(status),
+                    rz_logstore_errmsg(node->core->ls));
+        }
         node->poisoned = true;
     }
     rz_io__op_done(node->core, op, status);
@@ -449,6 +487,7 @@ static const rz_io_backend_ops sim_ops = {
     .random = backend_random,
     .start = backend_start,
     .send = backend_send,
+    .send_frame = backend_send_frame,
     .submit = backend_submit,
     .reset = backend_reset,
     .close = backend_close,

@@ -65,6 +65,16 @@ static void backend_send_uv(void *b, const struct raft_message *m)
                             u->frame.data, u->frame.len);
 }
 
+static void backend_send_frame_uv(void *b, uint64_t to, const char *to_address,
+                                  const void *frame, size_t len, int kind,
+                                  uint64_t index)
+{
+    rz_io_uv *u = b;
+    (void)kind;
+    (void)index;
+    (void)u->transport.send(u->transport.data, to, to_address, frame, len);
+}
+
 static void log_cb(rz_log_req *req, int status)
 {
     rz_io_op *op = req->data;
@@ -79,6 +89,9 @@ static void backend_submit_uv(void *b, rz_io_op *op)
     if (op->type == RZ_IO_OP_APPEND) {
         rv = rz_log_writer_append(u->writer, &op->log_req, op->index,
                                   op->entries, op->n, log_cb);
+    } else if (op->type == RZ_IO_OP_SNAPSHOT) {
+        rv = rz_log_writer_snapshot_put(u->writer, &op->log_req, &op->snap,
+                                        op->trailing, log_cb);
     } else {
         rv = rz_log_writer_truncate(u->writer, &op->log_req, op->index, log_cb);
     }
@@ -129,6 +142,7 @@ static const rz_io_backend_ops uv_ops = {
     .random = backend_random_uv,
     .start = backend_start_uv,
     .send = backend_send_uv,
+    .send_frame = backend_send_frame_uv,
     .submit = backend_submit_uv,
     .reset = backend_reset_uv,
     .close = uv_close_backend,

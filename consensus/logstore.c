@@ -36,8 +36,9 @@
  *       "version":  16 bytes "ratusz-raft-log\0", 4 bytes format (1)
  *       "term":     8 bytes current term
  *       "vote":     8 bytes server id voted for in that term (0 = none)
- *       "snapshot": index 8, term 8, conf_index 8, state checksum 32,
- *                   encoded configuration (the rest)
+ *       "snapshot": index 8, term 8, conf_index 8, state_index 8,
+ *                   state checksum 32 (at state_index), encoded
+ *                   configuration (the rest)
  *
  * The entries are contiguous: keys first..last with no gap. When the log is
  * empty, last_index is the snapshot's index (0 without a snapshot), so the
@@ -84,7 +85,7 @@
 #define ENTRY_CHECK_OFF 16u
 #define META_HDR_BYTES 16u
 #define META_CHECK_OFF 8u
-#define SNAP_FIXED_BYTES (8u + 8u + 8u + 32u)
+#define SNAP_FIXED_BYTES (8u + 8u + 8u + 8u + 32u)
 
 /* Default map size: address space only, the file grows as pages are used.
  * 1 GiB holds about a million 1 KiB entries, far more than the trailing
@@ -366,7 +367,8 @@ static int snapshot_decode(rz_logstore *ls, const uint8_t *p, size_t n,
     s->index = rz_get_be64(p);
     s->term = rz_get_be64(p + 8);
     s->conf_index = rz_get_be64(p + 16);
-    memcpy(s->checksum, p + 24, 32);
+    s->state_index = rz_get_be64(p + 24);
+    memcpy(s->checksum, p + 32, 32);
     s->conf = p + SNAP_FIXED_BYTES;
     s->conf_len = n - SNAP_FIXED_BYTES;
     if (s->index == 0 || s->term == 0 || s->conf_index > s->index) {
@@ -1234,7 +1236,8 @@ int rz_logstore_snapshot_put(rz_logstore *ls, const rz_log_snapshot *snap,
     rz_put_be64(fixed, snap->index);
     rz_put_be64(fixed + 8, snap->term);
     rz_put_be64(fixed + 16, snap->conf_index);
-    memcpy(fixed + 24, snap->checksum, 32);
+    rz_put_be64(fixed + 24, snap->state_index);
+    memcpy(fixed + 32, snap->checksum, 32);
     int rv = txn_begin(ls, 0, &txn);
     if (rv != 0) {
         return rv;

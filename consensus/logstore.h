@@ -64,7 +64,11 @@ typedef struct rz_log_snapshot
     uint64_t conf_index;
     const void *conf; /* encoded raft configuration; borrowed as above */
     size_t conf_len;
-    uint8_t checksum[32]; /* state checksum at `index` */
+    /* The state env's applied index when the snapshot was taken: below
+     * index when the last entries were not commands, above it when the
+     * state ran ahead of raft after a state transfer (snapshot.h). */
+    uint64_t state_index;
+    uint8_t checksum[32]; /* state checksum at state_index */
 } rz_log_snapshot;
 
 /* What load() finds. */

@@ -232,3 +232,102 @@ bool rz_mitigate__vote_once(rz_io_core *core, const struct raft_message *m)
     }
     return true;
 }
+
+/* ---- Mitigation 7: configuration rollback past a compacted entry -------- */
+
+static uint64_t log_count(const struct raft_log *l)
+{
+    if (l->size == 0 || l->back == l->front) {
+        return 0;
+    }
+    return l->back > l->front ? l->back - l->front
+                              : l->size - l->front + l->back;
+}
+
+/* raft 0.15's logTermOf over its public struct raft_log. */
+static uint64_t log_term(const struct raft_log *l, uint64_t index)
+{
+    uint64_t n = log_count(l);
+    if (index == 0) {
+        return 0;
+    }
+    if (index == l->snapshot.last_index) {
+        return l->snapshot.last_term;
+    }
+    if (index <= l->offset || index > l->offset + n) {
+        return 0;
+    }
+    return l->entries[(l->front + (index - 1 - l->offset)) % l->size].term;
+}
+
+static bool log_holds(const struct raft_log *l, uint64_t index)
+{
+    return index > l->offset && index <= l->offset + log_count(l);
+}
+
+/* Found by the simulator once logs were compacted (seed 109 on 3 nodes):
+ * a follower that must truncate an uncommitted configuration entry rolls
+ * back to the committed configuration by decoding ITS LOG ENTRY
+ * (membershipRollback), which is gone when the log was compacted past it or
+ * replaced by an installed snapshot: raft 0.15 dereferences NULL and the
+ * process dies (fixed upstream after 0.15 in baa8f52, "Ensure configuration
+ * rollback is possible", which keeps the snapshot's configuration). Raft
+ * paper §4.1: a server uses the latest configuration in its log, committed
+ * or not, and falls back to the previous one when that entry is removed.
+ * So before raft handles an AppendEntries that will truncate at or below
+ * the uncommitted configuration (same checks as raft's: term, log matching
+ * at prev, first conflicting entry), the io does the rollback itself from
+ * the configuration it recorded with its last snapshot, which is the
+ * committed one (fsm_snapshot never snapshots an uncommitted one). Returns
+ * false when it cannot (then the message is dropped: a stuck follower, not
+ * a dead one). */
+bool rz_mitigate__conf_rollback(rz_io_core *core, const struct raft_message *m)
+{
+    struct raft *r = core->io.data;
+    const struct raft_append_entries *a = &m->append_entries;
+    struct raft_configuration conf;
+    uint64_t cut = 0;
+    unsigned j;
+
+    if (is_off(core, RZ_MITIGATE_CONF_ROLLBACK) || r->state == RAFT_LEADER ||
+        r->configuration_uncommitted_index == 0 ||
+        (r->configuration_index != 0 &&
+         log_holds(&r->log, r->configuration_index)) ||
+        a->term < r->current_term) {
+        return true; /* raft can roll back by itself, or will not */
+    }
+    if (a->prev_log_index > 0 &&
+        log_term(&r->log, a->prev_log_index) != a->prev_log_term) {
+        return true; /* rejected before anything is truncated */
+    }
+    for (j = 0; j < a->n_entries; j++) {
+        uint64_t index = a->prev_log_index + 1 + j;
+        uint64_t local = log_term(&r->log, index);
+        if (local == 0) {
+            break;
+        }
+        if (local != a->entries[j].term) {
+            cut = index;
+            break;
+        }
+    }
+    if (cut == 0 || cut > r->configuration_uncommitted_index ||
+        cut <= r->commit_index) {
+        return true;
+    }
+    if (r->configuration_index == 0) {
+        /* Nothing committed yet (a joining server): no configuration. */
+        raft_configuration_init(&conf);
+    } else if (!core->snap.has ||
+               core->snap.conf_index != r->configuration_index ||
+               rz_io__conf_decode(core->snap.conf, core->snap.conf_len,
+                                  &conf) != 0) {
+        core->stat_rollbacks_dropped++;
+        return false;
+    }
+    raft_configuration_close(&r->configuration);
+    r->configuration = conf;
+    r->configuration_uncommitted_index = 0;
+    core->stat_rollbacks++;
+    return true;
+}

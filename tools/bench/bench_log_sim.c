@@ -148,7 +148,10 @@ int rz_bench__sim_steps(double seconds, double *steps_per_s,
         o.id = (uint64_t)i + 1;
         o.address = addrs[i];
         o.dir = dirs[i];
-        o.sm = (rz_sm){&b.sms[i], toy_apply, toy_applied, toy_checksum};
+        o.sm = (rz_sm){.data = &b.sms[i],
+                       .apply_batch = toy_apply,
+                       .applied_index = toy_applied,
+                       .checksum = toy_checksum};
         o.log_map_size_bytes = 256u << 20;
         o.log_unsafe_no_sync = true;
         if (mkdir(dirs[i], 0700) != 0) {
