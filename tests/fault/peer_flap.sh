@@ -7,13 +7,16 @@
 # state checksum on all three, with one leader.
 #   usage: peer_flap.sh RATUSZD RATUSZCTL PORTFUZZ
 set -u
+# RZ_RATUSZD and RZ_CTL are read by cluster.sh.
+# shellcheck disable=SC2034
 RZ_RATUSZD=$(readlink -f "$1")
+# shellcheck disable=SC2034
 RZ_CTL=$(readlink -f "$2")
 PORTFUZZ=$(readlink -f "$3")
 BASE=16510
 N=3
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../integration/cluster.sh
+# shellcheck source-path=SCRIPTDIR source=../integration/cluster.sh
 . "$here/../integration/cluster.sh"
 
 work=$(mktemp -d /tmp/rz-peer-flap.XXXXXX)

@@ -6,6 +6,8 @@
 # cluster must still take a write.
 #   usage: port_garbage.sh RATUSZD RATUSZCTL PORTFUZZ
 set -u
+# RZ_RATUSZD and RZ_CTL are read by cluster.sh.
+# shellcheck disable=SC2034
 RZ_RATUSZD=$(readlink -f "$1")
 RZ_CTL=$(readlink -f "$2")
 PORTFUZZ=$(readlink -f "$3")
@@ -14,7 +16,7 @@ N=3
 PER_TARGET_COUNT=${PORT_GARBAGE_COUNT:-200}
 PER_TARGET_SECONDS=${PORT_GARBAGE_SECONDS:-5}
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../integration/cluster.sh
+# shellcheck source-path=SCRIPTDIR source=../integration/cluster.sh
 . "$here/../integration/cluster.sh"
 
 work=$(mktemp -d /tmp/rz-port-garbage.XXXXXX)
