@@ -662,6 +662,39 @@ static void test_queue_bound(void **state)
     node_close(w, &d.a);
 }
 
+/* More than the secure channel's write queue holds (8 MiB) at once: the
+ * transport keeps the rest and goes on when the channel drains, every
+ * frame arrives, in order. */
+static void test_backpressure(void **state)
+{
+    world *w = *state;
+    static duo d;
+    rz_peer_stats s;
+    const int frames = 64; /* x 256 KiB = 16 MiB */
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(node_start(w, &d.a, 1, 16175), 0);
+    assert_int_equal(node_start(w, &d.b, 2, 16176), 0);
+    assert_int_equal(send_frames(&d.a, 2, "127.0.0.1:16176", 1, 64), 0);
+    d.want = 1;
+    assert_true(run_until(w, b_got_from_1, &d, 3000));
+    assert_int_equal(
+        send_frames(&d.a, 2, "127.0.0.1:16176", frames, 256u * 1024u), 0);
+    s = stats_of(&d.a);
+    /* The channel took what fits under its high-water mark; the rest
+     * waits in the peer's queue. */
+    assert_true(s.queued_bytes > 0);
+    assert_true(s.frames_sent < 1u + (uint64_t)frames);
+    d.want = 1u + (uint64_t)frames;
+    assert_true(run_until(w, b_got_from_1, &d, 10000));
+    assert_true(d.b.order_ok);
+    s = stats_of(&d.a);
+    assert_int_equal(s.frames_sent, 1 + frames);
+    assert_int_equal(s.queued_bytes, 0);
+    assert_int_equal(s.frames_dropped, 0);
+    node_close(w, &d.a);
+    node_close(w, &d.b);
+}
+
 /* Frames queued in the transport and in the secure channel, connections in
  * every state: close frees it all. */
 static void test_close_busy(void **state)
@@ -993,6 +1026,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inbound_replaced, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(test_queue_bound, world_setup,
+                                        world_teardown),
+        cmocka_unit_test_setup_teardown(test_backpressure, world_setup,
                                         world_teardown),
         cmocka_unit_test_setup_teardown(test_close_busy, world_setup,
                                         world_teardown),
