@@ -53,16 +53,17 @@
 
 RZ_BUILD=${RZ_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
 RZ_CLUSTER_PIDS=()
-RZ__WAITERS=()
 
 rz__err() { echo "cluster.sh: $*" >&2; }
 
-# Waits for the subshell that watched node $1's ratuszd (it has written the
-# exit status by then).
+# Waits until the subshell that watched node $1's ratuszd has written its
+# exit status (it does so right after the process is gone).
 rz__reap() {
-    local w=${RZ__WAITERS[$1]:-}
-    [ -n "$w" ] && wait "$w" 2>/dev/null
-    RZ__WAITERS[$1]=
+    local t=0
+    while [ ! -s "$RZ_CLUSTER_DIR/n$1/exit" ] && [ $t -lt 100 ]; do
+        sleep 0.02
+        t=$((t + 1))
+    done
 }
 
 rz_http_get() {
@@ -104,17 +105,19 @@ rz_node_start() {
         return 1
     fi
     rm -f "$d/pid" "$d/exit"
-    # A subshell waits for ratuszd and records its exit status, so that a
-    # kill never makes bash print a job notice into the caller's output.
+    # A detached subshell (not a child of the caller, so the caller's bare
+    # `wait` never blocks on it) waits for ratuszd and records its exit
+    # status; a kill then never makes bash print a job notice either.
     # shellcheck disable=SC2086
     (
-        "$RZ_RATUSZD" --config "$d/ratuszd.conf" $RZ_CLUSTER_FLAGS \
-            >>"$d/ratuszd.log" 2>&1 &
-        echo $! >"$d/pid.tmp" && mv "$d/pid.tmp" "$d/pid"
-        wait $!
-        echo $? >"$d/exit"
-    ) 2>/dev/null &
-    RZ__WAITERS[$i]=$!
+        (
+            "$RZ_RATUSZD" --config "$d/ratuszd.conf" $RZ_CLUSTER_FLAGS \
+                >>"$d/ratuszd.log" 2>&1 </dev/null &
+            echo $! >"$d/pid.tmp" && mv "$d/pid.tmp" "$d/pid"
+            wait $!
+            echo $? >"$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"
+        ) 2>/dev/null &
+    )
     while [ ! -s "$d/pid" ]; do
         sleep 0.01
     done
@@ -187,7 +190,7 @@ rz_cluster_stop() {
         sleep 0.05
     done
     for ((i = 1; i <= RZ_CLUSTER_N; i++)); do
-        rz__reap "$i"
+        [ -n "${RZ_CLUSTER_PIDS[$i]:-}" ] && rz__reap "$i"
         RZ_CLUSTER_PIDS[$i]=
     done
     return 0
