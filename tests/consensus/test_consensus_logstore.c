@@ -192,6 +192,7 @@ static rz_log_snapshot make_snap(uint64_t index, uint64_t term)
     s.conf_index = 1;
     s.conf = conf;
     s.conf_len = sizeof conf;
+    s.state_index = index - 3; /* the last entries were not commands */
     for (int i = 0; i < 32; i++) {
         s.checksum[i] = (uint8_t)(index + (uint64_t)i);
     }
@@ -214,6 +215,7 @@ static void test_snapshot_trailing(void **state)
     assert_int_equal(st.snapshot.conf_len, s.conf_len);
     assert_memory_equal(st.snapshot.conf, s.conf, s.conf_len);
     assert_memory_equal(st.snapshot.checksum, s.checksum, 32);
+    assert_int_equal(st.snapshot.state_index, 37);
     assert_int_equal(st.first_index, 31);
     assert_int_equal(st.last_index, 50);
     rz_log_entry e;
