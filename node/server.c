@@ -107,7 +107,10 @@ struct rz_server
     rz_node_config cfg;
     rz_identity id;
     char self_address[2 * RZ_CONFIG_STR_MAX_BYTES + 2];
-    rz_storage *st;
+    /* The state env; a state transfer replaces ns.st, so it is read afresh
+     * at every use and never kept across loop iterations. */
+    rz_node_state ns;
+    bool ns_open;
     rz_sm inner_sm; /* storage's binding */
     rz_sm sm;       /* wraps inner_sm: metrics, watch wake-ups */
     rz_peer_net *peer;
@@ -137,6 +140,8 @@ struct rz_server
     uint64_t last_commit;
     uint64_t used_checked_ms;
     uint64_t pending;
+    uint64_t xfers_sent;
+    uint64_t xfers_installed;
     /* shutdown */
     bool stopping;
     bool stop_phase2;
@@ -202,6 +207,16 @@ static void idle_kick(rz_server *srv)
 static uint64_t count_index(uint32_t type)
 {
     return type <= RZ_MSG_CHECKSUM ? type : 0;
+}
+
+/* A read view of the current state env (RZ_EIO if a failed state
+ * transfer left the node without one). */
+static int view_begin(rz_server *srv, rz_storage_read **v)
+{
+    if (srv->ns.st == NULL) {
+        return RZ_EIO;
+    }
+    return rz_storage_read_begin(srv->ns.st, v);
 }
 
 /* ---- Sending ------------------------------------------------------------ */
@@ -615,7 +630,7 @@ static void serve_reads(rz_server *srv, req *head, bool stale,
                         uint64_t stale_ms)
 {
     rz_storage_read *v = NULL;
-    int rv = rz_storage_read_begin(srv->st, &v);
+    int rv = view_begin(srv, &v);
     while (head != NULL) {
         req *q = head;
         head = q->qnext;
@@ -690,7 +705,7 @@ static void created_status(rz_server *srv, uint64_t case_id, uint64_t index,
     size_t n = 0;
     *status = RZ_STATUS_NEW;
     unit[0] = '\0';
-    if (rz_storage_read_begin(srv->st, &v) != 0) {
+    if (view_begin(srv, &v) != 0) {
         return;
     }
     if (rz_storage_case_history(v, case_id, 0, srv->events, 4, &n) == 0) {
@@ -885,7 +900,7 @@ static bool planted_early_ack(rz_server *srv, req *q)
     rz_buf b;
     memset(&lq, 0, sizeof(lq));
     lq.limit = 1;
-    if (rz_storage_read_begin(srv->st, &v) == 0) {
+    if (view_begin(srv, &v) == 0) {
         if (rz_storage_case_list(v, &lq, &newest, NULL, &n, &next) != 0 ||
             n == 0) {
             newest = 0;
@@ -1003,10 +1018,14 @@ static void handle_checksum(rz_server *srv, req *q)
     uint64_t applied = 0;
     uint64_t applied2 = 0;
     rz_buf b;
-    int rv = q->r.scan ? rz_storage_checksum_scan(srv->st, false, sum, &applied)
-                       : rz_storage_checksum(srv->st, sum, &applied);
+    rz_storage *st = srv->ns.st;
+    int rv = RZ_EIO;
+    if (st != NULL) {
+        rv = q->r.scan ? rz_storage_checksum_scan(st, false, sum, &applied)
+                       : rz_storage_checksum(st, sum, &applied);
+    }
     if (rv == 0) {
-        rv = rz_storage_checksum_scan(srv->st, true, data_sum, &applied2);
+        rv = rz_storage_checksum_scan(st, true, data_sum, &applied2);
     }
     if (rv != 0) {
         req_error(q, rv, NULL);
@@ -1059,7 +1078,7 @@ static bool watch_pump(rz_server *srv, conn *c, watch *w)
         if (c->oq_head != NULL || c->s.want_writable) {
             return false; /* back-pressure: `writable` resumes us */
         }
-        rv = rz_storage_read_begin(srv->st, &v);
+        rv = view_begin(srv, &v);
         if (rv == 0) {
             rv = rz_storage_feed(v, &pos, srv->events, WATCH_BATCH_EVENTS, &n);
             if (rv != 0) {
@@ -1611,6 +1630,17 @@ static void on_tick(uv_timer_t *t)
     rz_metrics_set(&srv->metrics, RZ_M_IS_LEADER,
                    st.state == RZ_REPLICA_LEADER);
     rz_metrics_set(&srv->metrics, RZ_M_TERM, (double)st.term);
+    /* Counters follow the replica's own totals. */
+    if (st.xfers_sent > srv->xfers_sent) {
+        rz_metrics_inc(&srv->metrics, RZ_M_SNAPSHOTS_SENT,
+                       (double)(st.xfers_sent - srv->xfers_sent));
+        srv->xfers_sent = st.xfers_sent;
+    }
+    if (st.xfers_installed > srv->xfers_installed) {
+        rz_metrics_inc(&srv->metrics, RZ_M_SNAPSHOTS_RECEIVED,
+                       (double)(st.xfers_installed - srv->xfers_installed));
+        srv->xfers_installed = st.xfers_installed;
+    }
     srv->last_commit = st.commit_index;
     if (now - srv->used_checked_ms >= 1000) {
         srv->used_checked_ms = now;
@@ -1650,6 +1680,35 @@ static int wrap_checksum(void *data, uint8_t out[32], uint64_t *applied_index)
 {
     rz_server *srv = data;
     return srv->inner_sm.checksum(srv->inner_sm.data, out, applied_index);
+}
+
+static int wrap_sync(void *data)
+{
+    rz_server *srv = data;
+    return srv->inner_sm.sync(srv->inner_sm.data);
+}
+
+static int wrap_copy(void *data, int fd, uint64_t *applied_index,
+                     uint8_t checksum[32])
+{
+    rz_server *srv = data;
+    return srv->inner_sm.copy(srv->inner_sm.data, fd, applied_index, checksum);
+}
+
+/* A state transfer replaced the env: watches continue from their position
+ * in the new one (it holds every event up to its index). */
+static int wrap_install(void *data, const char *path, uint64_t applied_index,
+                        const uint8_t checksum[32])
+{
+    rz_server *srv = data;
+    int rv = srv->inner_sm.install(srv->inner_sm.data, path, applied_index,
+                                   checksum);
+    rz_log(rv == 0 ? RZ_LOG_INFO : RZ_LOG_ERROR, "state transfer installed",
+           "err=%s applied=%llu", rz_errname(rv),
+           (unsigned long long)applied_index);
+    srv->watch_dirty = true;
+    idle_kick(srv);
+    return rv;
 }
 
 /* ---- Metrics pages ------------------------------------------------------- */
@@ -1848,18 +1907,22 @@ static int start_components(rz_server *srv, char *errmsg)
     }
     memset(&sopts, 0, sizeof(sopts));
     sopts.map_size_bytes = (size_t)srv->cfg.state_map_size_bytes;
-    rv = rz_storage_open(srv->cfg.data_dir, &sopts, &srv->st, errmsg);
+    rv = rz_node_state_open(&srv->ns, srv->cfg.data_dir, &sopts, errmsg);
     if (rv != 0) {
         return rv;
     }
+    srv->ns_open = true;
     rz_metrics_set(&srv->metrics, RZ_M_MAP_SIZE,
                    (double)srv->cfg.state_map_size_bytes);
     update_map_used(srv);
-    rz_node_sm_bind(srv->st, &srv->inner_sm);
+    rz_node_state_bind(&srv->ns, &srv->inner_sm);
     srv->sm.data = srv;
     srv->sm.apply_batch = wrap_apply;
     srv->sm.applied_index = wrap_applied_index;
     srv->sm.checksum = wrap_checksum;
+    srv->sm.sync = srv->inner_sm.sync != NULL ? wrap_sync : NULL;
+    srv->sm.copy = srv->inner_sm.copy != NULL ? wrap_copy : NULL;
+    srv->sm.install = srv->inner_sm.install != NULL ? wrap_install : NULL;
     rv = prepare_log(srv, errmsg);
     if (rv != 0) {
         return rv;
@@ -1883,6 +1946,8 @@ static int start_components(rz_server *srv, char *errmsg)
     ropts.election_timeout_ms = (uint32_t)srv->cfg.election_timeout_ms;
     ropts.heartbeat_timeout_ms = (uint32_t)srv->cfg.heartbeat_timeout_ms;
     ropts.log_map_size_bytes = (size_t)srv->cfg.log_map_size_bytes;
+    ropts.snapshot_threshold = (uint32_t)srv->cfg.snapshot_threshold;
+    ropts.snapshot_trailing = (uint32_t)srv->cfg.snapshot_trailing;
     rv = rz_replica_open_uv(srv->loop, &transport, &ropts, &srv->rep, errmsg);
     if (rv != 0) {
         srv->rep = NULL;
@@ -1951,7 +2016,7 @@ int rz_server_start(uv_loop_t *loop, const rz_node_config *cfg, rz_server **out,
            "client=%s peer=%s metrics=%s data_dir_applied=%llu",
            srv->cfg.client_listen, srv->cfg.peer_listen,
            srv->cfg.metrics_listen,
-           (unsigned long long)rz_storage_applied_index(srv->st));
+           (unsigned long long)rz_storage_applied_index(srv->ns.st));
     return 0;
 }
 
@@ -1981,9 +2046,9 @@ static void maybe_finish_stop(rz_server *srv)
     if (srv->handles_open > 0 || srv->stop_cb == NULL) {
         return;
     }
-    if (srv->st != NULL) {
-        rz_storage_close(srv->st);
-        srv->st = NULL;
+    if (srv->ns_open) {
+        rz_node_state_close(&srv->ns);
+        srv->ns_open = false;
     }
     rz_log(RZ_LOG_INFO, "stopped", NULL);
     cb = srv->stop_cb;
@@ -2120,8 +2185,8 @@ void rz_server_destroy(rz_server *srv)
     if (srv == NULL) {
         return;
     }
-    if (srv->st != NULL) {
-        rz_storage_close(srv->st);
+    if (srv->ns_open) {
+        rz_node_state_close(&srv->ns);
     }
     rz_identity_wipe(&srv->id);
     free(srv->events);
