@@ -1703,9 +1703,7 @@ static int wrap_install(void *data, const char *path, uint64_t applied_index,
     rz_server *srv = data;
     int rv = srv->inner_sm.install(srv->inner_sm.data, path, applied_index,
                                    checksum);
-    rz_log(rv == 0 ? RZ_LOG_INFO : RZ_LOG_ERROR, "state transfer installed",
-           "err=%s applied=%llu", rz_errname(rv),
-           (unsigned long long)applied_index);
+    /* node/sm.c logs the install and its failures. */
     srv->watch_dirty = true;
     idle_kick(srv);
     return rv;
