@@ -67,6 +67,27 @@ for i in $(seq 1 50); do
 done
 [ $ok = 1 ] || fail "replicas differ: $(checksums)"
 
+# Deadlines and exactly-once: with both followers paused the leader cannot
+# commit, so a write with timeout_ms 300 fails with RZ_ETIMEDOUT (its late
+# result is dropped); once they resume, the same request id returns the one
+# original result twice and creates no second case.
+RID=00112233445566778899aabbccddeeff
+kill -STOP "$(rz_node_pid $F)" "$(rz_node_pid $G)"
+t0=$(date +%s%N)
+out=$(on $L agent --request-id $RID call 3 description=s:once timeout_ms=u:300)
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$(rz_node_pid $F)" "$(rz_node_pid $G)"
+echo "$out" | grep -q RZ_ETIMEDOUT || fail "no timeout with the followers paused: $out"
+[ $ms -lt 2000 ] || fail "the timeout took $ms ms"
+L=$(rz_cluster_wait_leader 5)
+F=$((L % 3 + 1))
+G=$((F % 3 + 1))
+a=$(on $L agent --request-id $RID call 3 description=s:once | field case_id)
+b=$(on $L agent --request-id $RID call 3 description=s:once | field case_id)
+c=$(on $L agent call 3 description=s:next | field case_id)
+[ -n "$a" ] && [ "$a" = "$b" ] && [ "$c" = $((a + 1)) ] ||
+    fail "retries with one request id: $a $b, next create $c"
+
 # SIGTERM the leader: it hands over and exits 0; the next leader serves.
 t0=$(date +%s%N)
 rz_node_kill $L TERM

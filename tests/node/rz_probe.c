@@ -17,6 +17,8 @@
  *                                   bodies until N events arrived; cancels.
  *     creates N [PREFIX]            N CASE_CREATEs one after another; prints
  *                                   each case id; exit 3 at the first error.
+ * --request-id HEX (32 hex digits) makes `call` and `body` use that id
+ * (to retry a write exactly once); otherwise each request gets a random id.
  * Exit 1: connection or timeout, 2: usage. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,13 +111,17 @@ static void print_msg(uint32_t type, const rz_buf *body)
     rz_buf_close(&j);
 }
 
+static uint8_t fixed_id[16];
+static bool has_fixed_id;
+
 static int do_call(rzc *c, uint32_t type, const rz_buf *body, int timeout)
 {
     uint32_t rt = 0;
     rz_buf reply;
     int rv;
     rz_buf_init(&reply, RZ_FRAME_MAX_BYTES);
-    rv = rzc_call(c, type, body->data, body->len, timeout, &rt, &reply);
+    rv = rzc_call_id(c, type, has_fixed_id ? fixed_id : NULL, body->data,
+                     body->len, timeout, &rt, &reply);
     if (rv != 0) {
         fprintf(stderr, "rz-probe: %s\n", rz_errname(rv));
         rz_buf_close(&reply);
@@ -266,6 +272,15 @@ int main(int argc, char **argv)
             identity = argv[i + 1];
         } else if (strcmp(argv[i], "--timeout-ms") == 0) {
             timeout = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--request-id") == 0) {
+            rz_buf x;
+            rz_buf_init(&x, 64);
+            if (hex_decode(argv[i + 1], &x) != 0 || x.len != 16) {
+                return usage();
+            }
+            memcpy(fixed_id, x.data, 16);
+            has_fixed_id = true;
+            rz_buf_close(&x);
         } else {
             return usage();
         }

@@ -179,10 +179,22 @@ int rzc_recv(rzc *c, int timeout_ms, rz_buf *out)
 int rzc_call(rzc *c, uint32_t type, const void *body, size_t body_len,
              int timeout_ms, uint32_t *reply_type, rz_buf *reply_body)
 {
+    return rzc_call_id(c, type, NULL, body, body_len, timeout_ms, reply_type,
+                       reply_body);
+}
+
+int rzc_call_id(rzc *c, uint32_t type, const uint8_t request_id[16],
+                const void *body, size_t body_len, int timeout_ms,
+                uint32_t *reply_type, rz_buf *reply_body)
+{
     uint8_t id[16];
     rz_buf f;
     int rv;
-    rz_random_bytes(id, sizeof(id));
+    if (request_id != NULL) {
+        memcpy(id, request_id, 16);
+    } else {
+        rz_random_bytes(id, sizeof(id));
+    }
     rv = rzc_send(c, type, id, body, body_len);
     if (rv != 0) {
         return rv;

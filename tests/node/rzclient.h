@@ -39,6 +39,10 @@ int rzc_recv(rzc *c, int timeout_ms, rz_buf *out);
  * bytes. */
 int rzc_call(rzc *c, uint32_t type, const void *body, size_t body_len,
              int timeout_ms, uint32_t *reply_type, rz_buf *reply_body);
+/* rzc_call with a given request id (NULL = random). */
+int rzc_call_id(rzc *c, uint32_t type, const uint8_t request_id[16],
+                const void *body, size_t body_len, int timeout_ms,
+                uint32_t *reply_type, rz_buf *reply_body);
 void rzc_close(rzc *c);
 
 /* Helpers on a msgpack map (the reply body): the value of `key`. */
