@@ -61,6 +61,7 @@ typedef struct rz_io_op
     uint64_t trailing;
     struct raft_io_snapshot_put *sreq;
     raft_io_snapshot_put_cb scb;
+    const struct raft_snapshot *rsnap; /* raft's, valid until scb */
     bool returned; /* the backend reported it (failed, awaiting retry) */
     int status;
     struct rz_io_op *next;

@@ -279,7 +279,13 @@ static void backend_closed(void *arg)
         if (op->type == RZ_IO_OP_APPEND) {
             op->cb(op->req, RAFT_CANCELED);
         } else if (op->type == RZ_IO_OP_SNAPSHOT) {
+            /* raft 0.15's installSnapshotCb frees an installed snapshot's
+             * data and configuration on failure but not its bufs array
+             * (replication.c, "discard"): free it after the callback. */
+            struct raft_buffer *bufs =
+                op->trailing == 0 ? op->rsnap->bufs : NULL;
             op->scb(op->sreq, RAFT_CANCELED);
+            raft_free(bufs);
         }
         op_free(op);
     }
@@ -756,6 +762,7 @@ static int io_snapshot_put(struct raft_io *io, unsigned trailing,
     op->trailing = trailing;
     op->sreq = req;
     op->scb = cb;
+    op->rsnap = snapshot;
     if (trailing == 0) {
         /* The whole log is replaced: raft's next append follows the
          * snapshot. */

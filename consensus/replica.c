@@ -491,8 +491,8 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     rz_snap_desc d;
     uint8_t sum[32];
     uint64_t at = 0;
+    /* buf->base becomes ours only on success: on an error raft frees it. */
     int rv = rz_snap_desc_decode(buf->base, buf->len, &d);
-    raft_free(buf->base);
     if (rv != 0) {
         rz_log(RZ_LOG_ERROR, "snapshot descriptor is malformed", NULL);
         return RAFT_CORRUPT;
@@ -517,6 +517,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
                "state_index=%llu", (unsigned long long)at);
         return RAFT_CORRUPT;
     }
+    raft_free(buf->base);
     return 0;
 }
 
