@@ -2,6 +2,7 @@
 # Fault test of the peer transport inside the real daemon: a follower is
 # killed with SIGKILL and restarted while the cluster takes writes, then the
 # leader is paused (SIGSTOP) long enough to lose its leadership and resumed.
+# The restarted follower has ~5 MB of entries to catch up on.
 # Each time the peers must find each other again (reconnect with backoff)
 # and every replica must converge: the same applied index and the same
 # state checksum on all three, with one leader.
@@ -44,10 +45,11 @@ for ((i = 1; i <= N; i++)); do
     targets="$targets${targets:+,}127.0.0.1:$((BASE + i))"
 done
 
-create() {
+create() { # create WHY [COUNT [BYTES]]
     "$PORTFUZZ" create --target "$targets" \
-        --identity "$dir/operator.identity" >/dev/null ||
-        fail "a case could not be created ($1)"
+        --identity "$dir/operator.identity" --count "${2:-1}" \
+        --bytes "${3:-40}" >/dev/null ||
+        fail "cases could not be created ($1)"
 }
 
 # Waits (up to $1 s) until every node answers with the same applied index
@@ -76,13 +78,13 @@ create "first"
 s0=$(converge 10) || fail "replicas did not converge at the start"
 echo "start: $s0"
 
-# 1. A follower is killed and restarted; writes go on meanwhile.
+# 1. A follower is killed and restarted; writes go on meanwhile: about
+#    5 MB, more than one peer frame may carry (RZ_PEER_FRAME_MAX_BYTES).
 leader=$(rz_cluster_leader)
 [ -n "$leader" ] || fail "no leader"
 follower=$((leader % N + 1))
 rz_node_kill "$follower" KILL
-create "with node $follower down"
-create "with node $follower down"
+create "with node $follower down" 1200 4000
 rz_node_start "$follower" || fail "node $follower did not restart"
 s1=$(converge 15) || fail "node $follower did not catch up after its restart"
 echo "after kill -9 of node $follower and restart: $s1"

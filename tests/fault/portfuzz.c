@@ -22,8 +22,9 @@
  *        checksum=<hex>".
  *
  *   portfuzz create --target HOST:PORT[,HOST:PORT...] --identity FILE
- *       Creates one case through whichever node leads; prints
- *       "case_id=1 index=5". */
+ *                   [--count N] [--bytes B]
+ *       Creates N cases (default 1; descriptions of B bytes) through
+ *       whichever node leads; prints the last "case_id=1 index=5". */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -630,7 +631,50 @@ static int cmd_probe(const char *target, const rz_identity *id)
     return 0;
 }
 
-static int cmd_create(const char *targets, const rz_identity *id)
+/* Sends one CASE_CREATE with a description of `bytes` bytes. */
+static int send_create(int fd, rz_secure_conn *c,
+                       const uint8_t rid[RZ_REQUEST_ID_BYTES], size_t bytes)
+{
+    static char text[RZ_DESCRIPTION_MAX_BYTES + 1];
+    rz_buf body, env;
+    int rv;
+    if (bytes == 0 || bytes > RZ_DESCRIPTION_MAX_BYTES) {
+        bytes = 40;
+    }
+    for (size_t i = 0; i < bytes; i++) {
+        text[i] = (char)('a' + (char)(i % 26));
+    }
+    text[bytes] = '\0';
+    rz_buf_init(&body, RZ_DESCRIPTION_MAX_BYTES + 64);
+    rz_mp_put_map(&body, 1);
+    rz_mp_put_cstr(&body, "description");
+    rz_mp_put_cstr(&body, text);
+    rz_buf_init(&env, RZ_DESCRIPTION_MAX_BYTES + 128);
+    rz_envelope_encode(&env, MSG_CASE_CREATE, rid, body.data, body.len);
+    rv = env.err != 0 ? env.err : send_sealed(fd, c, env.data, env.len);
+    rz_buf_close(&env);
+    rz_buf_close(&body);
+    return rv;
+}
+
+/* Reads one reply envelope into *r. */
+static int read_reply(int fd, rz_secure_conn *c, reply *r)
+{
+    rz_secure_event ev;
+    int rv = next_event(fd, c, &ev);
+    if (rv != 0 || ev.type != RZ_SECURE_EV_FRAME || ev.len > sizeof(r->frame)) {
+        return rv != 0 ? rv : RZ_ECLOSED;
+    }
+    memcpy(r->frame, ev.data, ev.len);
+    r->len = ev.len;
+    return rz_envelope_decode(r->frame, r->len, NULL, &r->env);
+}
+
+/* Creates `count` cases: the first through whichever node leads (retried
+ * with the same request id, so exactly once), the rest on the same
+ * connection in windows of requests in flight. */
+static int cmd_create(const char *targets, const rz_identity *id,
+                      uint64_t count, size_t bytes)
 {
     static reply r;
     char list[1024];
@@ -645,47 +689,59 @@ static int cmd_create(const char *targets, const rz_identity *id)
         for (char *t = strtok_r(copy, ",", &save); t != NULL;
              t = strtok_r(NULL, ",", &save)) {
             rz_secure_conn c;
-            rz_buf body, env;
             int fd, rv;
-            uint64_t case_id = 0, index = 0;
+            uint64_t case_id = 0, index = 0, done = 0;
             if (open_session(t, id, &fd, &c) != 0) {
                 continue;
             }
-            rz_buf_init(&body, 256);
-            rz_mp_put_map(&body, 1);
-            rz_mp_put_cstr(&body, "description");
-            rz_mp_put_cstr(&body, "portfuzz: a case written around the "
-                                  "garbage");
-            /* The same request id on every try: exactly once. */
-            rz_buf_init(&env, 512);
-            rz_envelope_encode(&env, MSG_CASE_CREATE, rid, body.data, body.len);
-            rv = send_sealed(fd, &c, env.data, env.len);
-            rz_buf_close(&env);
-            rz_buf_close(&body);
+            rv = send_create(fd, &c, rid, bytes);
             for (int guard = 0; rv == 0 && guard < 10; guard++) {
-                rz_secure_event ev;
-                rv = next_event(fd, &c, &ev);
-                if (rv != 0 || ev.type != RZ_SECURE_EV_FRAME ||
-                    ev.len > sizeof(r.frame)) {
-                    rv = rv != 0 ? rv : RZ_ECLOSED;
-                    break;
-                }
-                memcpy(r.frame, ev.data, ev.len);
-                r.len = ev.len;
-                if (rz_envelope_decode(r.frame, r.len, NULL, &r.env) == 0 &&
+                rv = read_reply(fd, &c, &r);
+                if (rv == 0 &&
                     memcmp(r.env.request_id, rid, sizeof(rid)) == 0) {
                     break;
                 }
             }
+            if (rv != 0 || r.env.type != MSG_REPLY) {
+                rz_secure_conn_close(&c);
+                close(fd);
+                continue;
+            }
+            (void)body_get(&r, "case_id", &case_id, NULL, NULL, 0, NULL, 0);
+            (void)body_get(&r, "index", &index, NULL, NULL, 0, NULL, 0);
+            done = 1;
+            while (rv == 0 && done < count) {
+                uint64_t window = count - done < 256 ? count - done : 256;
+                for (uint64_t k = 0; rv == 0 && k < window; k++) {
+                    uint8_t more[RZ_REQUEST_ID_BYTES];
+                    rz_random_bytes(more, sizeof(more));
+                    rv = send_create(fd, &c, more, bytes);
+                }
+                for (uint64_t k = 0; rv == 0 && k < window; k++) {
+                    rv = read_reply(fd, &c, &r);
+                    if (rv == 0 && r.env.type != MSG_REPLY) {
+                        rv = RZ_EPROTO;
+                    }
+                    if (rv == 0) {
+                        (void)body_get(&r, "case_id", &case_id, NULL, NULL, 0,
+                                       NULL, 0);
+                        (void)body_get(&r, "index", &index, NULL, NULL, 0, NULL,
+                                       0);
+                        done++;
+                    }
+                }
+            }
             rz_secure_conn_close(&c);
             close(fd);
-            if (rv == 0 && r.env.type == MSG_REPLY) {
-                (void)body_get(&r, "case_id", &case_id, NULL, NULL, 0, NULL, 0);
-                (void)body_get(&r, "index", &index, NULL, NULL, 0, NULL, 0);
-                printf("case_id=%llu index=%llu\n", (unsigned long long)case_id,
-                       (unsigned long long)index);
-                return 0;
+            if (rv != 0) {
+                fprintf(stderr, "portfuzz create: %llu of %llu created: %s\n",
+                        (unsigned long long)done, (unsigned long long)count,
+                        rz_strerror(rv));
+                return 1;
             }
+            printf("case_id=%llu index=%llu\n", (unsigned long long)case_id,
+                   (unsigned long long)index);
+            return 0;
         }
         usleep(200000);
     }
@@ -695,18 +751,18 @@ static int cmd_create(const char *targets, const rz_identity *id)
 
 static void usage(void)
 {
-    fprintf(
-        stderr,
-        "usage: portfuzz fuzz --target HOST:PORT --kind client|peer|http "
-        "[--identity FILE] [--count N] [--seconds S] [--seed N]\n"
-        "       portfuzz probe --target HOST:PORT --identity FILE\n"
-        "       portfuzz create --target HOST:PORT[,...] --identity FILE\n");
+    fprintf(stderr,
+            "usage: portfuzz fuzz --target HOST:PORT --kind client|peer|http "
+            "[--identity FILE] [--count N] [--seconds S] [--seed N]\n"
+            "       portfuzz probe --target HOST:PORT --identity FILE\n"
+            "       portfuzz create --target HOST:PORT[,...] --identity FILE "
+            "[--count N] [--bytes B]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *target = NULL, *identity = NULL, *kind_s = "client";
-    uint64_t count = 50, seconds = 5, seed = 1;
+    uint64_t count = 0, seconds = 5, seed = 1, bytes = 0;
     kind k;
     int rv;
     if (argc < 2) {
@@ -724,6 +780,8 @@ int main(int argc, char **argv)
             count = strtoull(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--seconds") == 0) {
             seconds = strtoull(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--bytes") == 0) {
+            bytes = strtoull(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--seed") == 0) {
             seed = strtoull(argv[i + 1], NULL, 10);
         } else {
@@ -748,7 +806,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "fuzz") == 0) {
-        return cmd_fuzz(target, k, identity, count, seconds);
+        return cmd_fuzz(target, k, identity, count != 0 ? count : 50, seconds);
     }
     if (identity == NULL) {
         usage();
@@ -764,7 +822,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], "probe") == 0) {
             rv = cmd_probe(target, &id);
         } else if (strcmp(argv[1], "create") == 0) {
-            rv = cmd_create(target, &id);
+            rv = cmd_create(target, &id, count != 0 ? count : 1, (size_t)bytes);
         } else {
             usage();
             rv = 2;
