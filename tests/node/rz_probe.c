@@ -17,12 +17,17 @@
  *                                   bodies until N events arrived; cancels.
  *     creates N [PREFIX]            N CASE_CREATEs one after another; prints
  *                                   each case id; exit 3 at the first error.
+ *     comments N CASE BYTES         N comments of BYTES bytes on case CASE.
+ *     watch-slow FROM PAUSE_MS N    WATCH from FROM, read nothing for
+ *                                   PAUSE_MS, then read until N events;
+ *                                   prints "events=N in_order=yes|no".
  * --request-id HEX (32 hex digits) makes `call` and `body` use that id
  * (to retry a write exactly once); otherwise each request gets a random id.
  * Exit 1: connection or timeout, 2: usage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rzclient.h"
 
@@ -256,6 +261,105 @@ static int do_creates(rzc *c, uint64_t n, const char *prefix, int timeout)
     return rv;
 }
 
+static int do_comments(rzc *c, uint64_t n, uint64_t case_id, size_t bytes,
+                       int timeout)
+{
+    rz_buf b, reply;
+    char *text = malloc(bytes + 1);
+    int rv = 0;
+    if (text == NULL) {
+        return 1;
+    }
+    memset(text, 'c', bytes);
+    text[bytes] = '\0';
+    rz_buf_init(&b, RZ_FRAME_MAX_BYTES);
+    rz_buf_init(&reply, RZ_FRAME_MAX_BYTES);
+    for (uint64_t i = 0; i < n && rv == 0; i++) {
+        uint32_t rt = 0;
+        rz_buf_reset(&b);
+        rz_mp_put_map(&b, 4);
+        rz_mp_put_cstr(&b, "op");
+        rz_mp_put_cstr(&b, "comment");
+        rz_mp_put_cstr(&b, "case_id");
+        rz_mp_put_uint(&b, case_id);
+        rz_mp_put_cstr(&b, "text");
+        rz_mp_put_cstr(&b, text);
+        rz_mp_put_cstr(&b, "public");
+        rz_mp_put_bool(&b, true);
+        rv = rzc_call(c, 6, b.data, b.len, timeout, &rt, &reply);
+        if (rv == 0 && rt != 64) {
+            print_msg(rt, &reply);
+            rv = 3;
+        }
+    }
+    free(text);
+    rz_buf_close(&b);
+    rz_buf_close(&reply);
+    return rv == 0 ? 0 : (rv == 3 ? 3 : 1);
+}
+
+/* A watch whose reader stops for pause_ms: the node must hold back (its
+ * write queue is bounded) and then deliver every event, in order. */
+static int do_watch_slow(rzc *c, uint64_t from, uint64_t pause_ms,
+                         uint64_t want, int timeout)
+{
+    uint8_t id[16];
+    rz_buf b, f;
+    uint64_t seen = 0;
+    uint64_t last_rev = 0;
+    bool in_order = true;
+    int rv;
+    rz_random_bytes(id, sizeof(id));
+    rz_buf_init(&b, 256);
+    rz_buf_init(&f, RZ_FRAME_MAX_BYTES + 64);
+    rz_mp_put_map(&b, 1);
+    rz_mp_put_cstr(&b, "from_revision");
+    rz_mp_put_uint(&b, from);
+    rv = rzc_send(c, 12, id, b.data, b.len);
+    usleep((useconds_t)(pause_ms * 1000));
+    while (rv == 0 && seen < want) {
+        rz_envelope env;
+        const uint8_t *ev;
+        size_t evlen;
+        rz_mp_dec d;
+        uint32_t n = 0;
+        rv = rzc_recv(c, timeout, &f);
+        if (rv != 0 || rz_envelope_decode(f.data, f.len, NULL, &env) != 0 ||
+            env.type != 66 ||
+            !rzc_map_raw(env.body, env.body_len, "events", &ev, &evlen)) {
+            rv = rv != 0 ? rv : RZ_EPROTO;
+            break;
+        }
+        rz_mp_dec_init(&d, ev, evlen);
+        if (rz_mp_get_array(&d, &n) != 0) {
+            rv = RZ_EMALFORMED;
+            break;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *one;
+            size_t one_len;
+            uint64_t rev = 0;
+            if (rz_mp_next_raw(&d, &one, &one_len) != 0 ||
+                !rzc_map_uint(one, one_len, "revision", &rev)) {
+                rv = RZ_EMALFORMED;
+                break;
+            }
+            if (rev < last_rev) {
+                in_order = false;
+            }
+            last_rev = rev;
+            rz_mp_skip(&d);
+        }
+        seen += n;
+    }
+    printf("events=%llu in_order=%s last_revision=%llu\n",
+           (unsigned long long)seen, in_order ? "yes" : "no",
+           (unsigned long long)last_rev);
+    rz_buf_close(&b);
+    rz_buf_close(&f);
+    return rv == 0 && in_order ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *addr = NULL;
@@ -315,6 +419,14 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[i], "watch") == 0 && i + 2 < argc) {
         rv = do_watch(&c, strtoull(argv[i + 1], NULL, 10),
                       strtoull(argv[i + 2], NULL, 10), timeout);
+    } else if (strcmp(argv[i], "comments") == 0 && i + 3 < argc) {
+        rv = do_comments(&c, strtoull(argv[i + 1], NULL, 10),
+                         strtoull(argv[i + 2], NULL, 10),
+                         (size_t)strtoull(argv[i + 3], NULL, 10), timeout);
+    } else if (strcmp(argv[i], "watch-slow") == 0 && i + 3 < argc) {
+        rv = do_watch_slow(&c, strtoull(argv[i + 1], NULL, 10),
+                           strtoull(argv[i + 2], NULL, 10),
+                           strtoull(argv[i + 3], NULL, 10), timeout);
     } else if (strcmp(argv[i], "creates") == 0 && i + 1 < argc) {
         rv = do_creates(&c, strtoull(argv[i + 1], NULL, 10),
                         i + 2 < argc ? argv[i + 2] : "probe case", timeout);
