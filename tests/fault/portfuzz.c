@@ -19,7 +19,7 @@
  *   portfuzz probe --target HOST:PORT --identity FILE
  *       Asks the node (client port) STATUS and CHECKSUM; prints
  *       "node_id=1 state=leader term=2 leader_id=1 applied_index=7
- *        checksum=<hex>".
+ *        checksum=<hex> data_checksum=<hex>".
  *
  *   portfuzz create --target HOST:PORT[,HOST:PORT...] --identity FILE
  *                   [--count N] [--bytes B]
@@ -586,7 +586,7 @@ static int cmd_probe(const char *target, const rz_identity *id)
     rz_secure_conn c;
     rz_buf body;
     uint64_t node_id = 0, term = 0, leader = 0, applied = 0;
-    char state[32] = "?", sum[80] = "?";
+    char state[32] = "?", sum[80] = "?", data_sum[80] = "?";
     int fd, rv;
     rv = open_session(target, id, &fd, &c);
     if (rv != 0) {
@@ -614,6 +614,8 @@ static int cmd_probe(const char *target, const rz_identity *id)
     if (rv == 0 && r.type == MSG_REPLY) {
         (void)body_get(&r, "applied_index", &applied, NULL, NULL, 0, NULL, 0);
         rv = body_get(&r, "checksum", NULL, NULL, sum, sizeof(sum), NULL, 0);
+        (void)body_get(&r, "data_checksum", NULL, NULL, data_sum,
+                       sizeof(data_sum), NULL, 0);
     } else if (rv == 0) {
         rv = RZ_EPROTO;
     }
@@ -625,9 +627,10 @@ static int cmd_probe(const char *target, const rz_identity *id)
         return 1;
     }
     printf("node_id=%llu state=%s term=%llu leader_id=%llu applied_index=%llu "
-           "checksum=%s\n",
+           "checksum=%s data_checksum=%s\n",
            (unsigned long long)node_id, state, (unsigned long long)term,
-           (unsigned long long)leader, (unsigned long long)applied, sum);
+           (unsigned long long)leader, (unsigned long long)applied, sum,
+           data_sum);
     return 0;
 }
 
