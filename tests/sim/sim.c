@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/common.h"
@@ -2262,6 +2263,106 @@ static void sc_catchup(world *w)
     sc_finish(w);
 }
 
+/* Mitigation 7: a follower holds an uncommitted configuration entry while
+ * its committed configuration (the bootstrap entry at index 1) was
+ * compacted out of its log; a new leader that never had the entry makes it
+ * truncate, and raft 0.15 rolls back by decoding the missing entry. Without
+ * the mitigation the process dies (run_scenario runs this one in a child
+ * and counts the signal as the violation). */
+#define SC_ROLLBACK_WRITES 60
+static void sc_conf_rollback(world *w)
+{
+    static sc_prop sp[SC_ROLLBACK_WRITES + 3];
+    static sc_flag added;
+    sc_wait sw;
+    int s[6];
+    int i, k;
+    uint64_t t = 0;
+    const void *d;
+    size_t n;
+
+    s[1] = sc_baseline(w);
+    for (i = 1, k = 2; i <= 5; i++) {
+        if (i != s[1]) {
+            s[k++] = i;
+        }
+    }
+    for (k = 0; k < SC_ROLLBACK_WRITES; k++) {
+        sc_create(w, s[1], 3000 + (uint64_t)k, &sp[k]);
+        if (!run_until(w, sc_after(w, 5000), sc_prop_done, &sp[k]) ||
+            sp[k].status != 0) {
+            violation(w, "scenario: write %d was not acknowledged", k);
+            return;
+        }
+    }
+    sw = (sc_wait){0, 0, sp[SC_ROLLBACK_WRITES - 1].index, 0};
+    RZ_ASSERT(run_until(w, sc_after(w, 5000), sc_all_applied, &sw));
+    run_until(w, sc_after(w, 500), NULL, NULL);
+    RZ_ASSERT(rz_replica_log_entry(w->nodes[s[2]].rep, 1, &t, &d, &n) == 0);
+    if (t != 0) {
+        violation(w, "scenario: n%d's log was not compacted", s[2]);
+        return;
+    }
+    /* s1 and s2 alone: the configuration change reaches s2, never a
+     * majority. */
+    for (k = 3; k <= 5; k++) {
+        sc_cut(w, s[1], s[k]);
+        sc_cut(w, s[2], s[k]);
+    }
+    memset(&added, 0, sizeof added);
+    RZ_ASSERT(rz_replica_member_add(w->nodes[s[1]].rep, 6, "n6", sc_flag_cb,
+                                    &added) == 0);
+    sw = (sc_wait){s[2], 0, sc_status(w, s[1]).last_index, 0};
+    if (!run_until(w, sc_after(w, 3000), sc_stored, &sw)) {
+        violation(w, "scenario: the change did not reach n%d", s[2]);
+        return;
+    }
+    tracef(w, "scenario: uncommitted change at %" PRIu64 " on n%d and n%d",
+           sw.index, s[1], s[2]);
+    node_crash(w, &w->nodes[s[1]]);
+    sw = (sc_wait){0, (1u << s[3]) | (1u << s[4]) | (1u << s[5]), 0, 0};
+    if (!run_until(w, sc_after(w, 20000), sc_leader_in, &sw)) {
+        violation(w, "scenario: no new leader");
+        return;
+    }
+    sc_create(w, sw.found, 4000, &sp[SC_ROLLBACK_WRITES]);
+    run_until(w, sc_after(w, 2000), sc_prop_done, &sp[SC_ROLLBACK_WRITES]);
+    tracef(w, "scenario: n%d leads without the change; healing n%d", sw.found,
+           s[2]);
+    rz_sim_links_heal(w->sim);
+    sw = (sc_wait){0, 0, sc_status(w, sw.found).commit_index, 0};
+    if (!run_until(w, sc_after(w, 20000), sc_all_applied, &sw)) {
+        violation(w, "scenario: n%d did not rejoin", s[2]);
+        return;
+    }
+    sc_finish(w);
+}
+
+/* Runs fn in a child process: a crash of raft is the violation. */
+static void sc_in_child(world *w, void (*fn)(world *w))
+{
+    pid_t pid;
+    int st = 0;
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    RZ_ASSERT(pid >= 0);
+    if (pid == 0) {
+        fn(w);
+        if (w->failed) {
+            trace_dump(w);
+        }
+        _exit(w->failed ? 1 : 0);
+    }
+    RZ_ASSERT(waitpid(pid, &st, 0) == pid);
+    if (WIFSIGNALED(st)) {
+        violation(w, "raft crashed (signal %d)", WTERMSIG(st));
+    } else if (WEXITSTATUS(st) != 0) {
+        violation(w, "the scenario found a violation or crashed (exit %d)",
+                  WEXITSTATUS(st));
+    }
+}
+
 static int run_scenario(const char *name, uint32_t off, const char *expect,
                         bool verbose)
 {
@@ -2280,7 +2381,8 @@ static int run_scenario(const char *name, uint32_t off, const char *expect,
         strcmp(name, "transfer-vote") == 0 || strcmp(name, "recover") == 0 ||
         strcmp(name, "disk-full") == 0 || strcmp(name, "catchup") == 0) {
         nodes = 3;
-    } else if (strcmp(name, "fig8") != 0 && strcmp(name, "stale-tail") != 0) {
+    } else if (strcmp(name, "fig8") != 0 && strcmp(name, "stale-tail") != 0 &&
+               strcmp(name, "conf-rollback") != 0) {
         fprintf(stderr, "unknown scenario %s\n", name);
         return 2;
     }
@@ -2300,6 +2402,8 @@ static int run_scenario(const char *name, uint32_t off, const char *expect,
         sc_disk_full(&w);
     } else if (strcmp(name, "catchup") == 0) {
         sc_catchup(&w);
+    } else if (strcmp(name, "conf-rollback") == 0) {
+        sc_in_child(&w, sc_conf_rollback);
     } else {
         sc_vote_durable(&w);
     }
@@ -2320,7 +2424,7 @@ static void usage(void)
             "usage: sim --seed N [--nodes 3|5] [--horizon MS] [--verbose]\n"
             "       sim --seeds N [--from S] [--nodes 3|5] [--horizon MS]\n"
             "       sim --scenario fig8|stale-tail|stale-read|vote-durable|\n"
-            "           transfer-vote|recover|disk-full|catchup\n"
+            "           transfer-vote|recover|disk-full|catchup|conf-rollback\n"
             "           [--off MASK] --expect violation|clean [--verbose]\n");
 }
 
