@@ -13,8 +13,8 @@ RZ_CTL=$(readlink -f "$2")
 PORTFUZZ=$(readlink -f "$3")
 BASE=16500
 N=3
-PER_TARGET_COUNT=${PORT_GARBAGE_COUNT:-200}
-PER_TARGET_SECONDS=${PORT_GARBAGE_SECONDS:-5}
+PER_TARGET_COUNT=${PORT_GARBAGE_COUNT:-150}
+PER_TARGET_SECONDS=${PORT_GARBAGE_SECONDS:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../integration/cluster.sh
 . "$here/../integration/cluster.sh"
