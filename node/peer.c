@@ -6,7 +6,9 @@
  * Objects and who frees them:
  *   - the net owns its peers and every connection (in and out);
  *   - a peer (one per destination node id) owns its queue of frames and a
- *     backoff timer; it points at its current outgoing connection, if any;
+ *     timer (the backoff, or the connect timeout of its dial); it points at
+ *     its current outgoing connection, if any, and at a name resolution in
+ *     flight, which it lets go of (the resolution frees itself);
  *   - a connection (conn) owns a TCP handle and, once the TCP connection is
  *     up, an rz_secure_uv around it. It is freed in the callback that says
  *     its last handle is closed: the secure adaptor's `closed`, or the TCP
@@ -16,12 +18,14 @@
  *
  *   from        to           when
  *   DIALING     SECURING     TCP connected, secure adaptor started
- *   DIALING     CLOSING      connect failed, or the peer let go of it
+ *   DIALING     CLOSING      connect failed or timed out, or the peer let
+ *                            go of it
  *   SECURING    OPEN         handshake done, credential names the peer id
  *   SECURING    CLOSING      handshake failed or wrong id
  *   OPEN        CLOSING      connection lost, address changed, net closing
  *
- * Incoming connections go SECURING -> OPEN -> CLOSING the same way. */
+ * Incoming connections are DIALING only until accepted, then move the same
+ * way (OPEN: the credential is a node's). */
 #include "node/peer.h"
 
 #include <arpa/inet.h>
