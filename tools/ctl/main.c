@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "ops.h"
 
 typedef struct ctl_cmd
 {
@@ -15,6 +16,10 @@ typedef struct ctl_cmd
 static const ctl_cmd cmds[] = {
     {"keys", "cluster key and identity files (init, issue, show)",
      ctl_keys_main},
+    {"drill", "failover drill while writing (--local: throw-away cluster)",
+     ctl_drill_main},
+    {"check", "compare replica state checksums at one applied index",
+     ctl_check_main},
 };
 
 static void usage(FILE *f)
