@@ -889,7 +889,9 @@ static int net_send(void *data, uint64_t to_id, const char *to_address,
     if (n->closing) {
         return RZ_ESHUTDOWN;
     }
-    if (to_id == 0 || (frame == NULL && len > 0)) {
+    /* An empty frame is no raft message (and would let a queue grow in
+     * count while its byte bound never fills). */
+    if (to_id == 0 || frame == NULL || len == 0) {
         n->stats.frames_dropped++;
         return RZ_EINVAL;
     }
