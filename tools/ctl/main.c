@@ -16,6 +16,12 @@ typedef struct ctl_cmd
 static const ctl_cmd cmds[] = {
     {"keys", "cluster key and identity files (init, issue, show)",
      ctl_keys_main},
+#ifdef RZ_CTL_HAVE_CLIENT
+    {"status", "every node's role, term, indexes and lag", ctl_status_main},
+    {"case", "cases: create, get, list, update, watch", ctl_case_main},
+    {"catalog", "the catalog: load FILE, list", ctl_catalog_main},
+    {"member", "the cluster's members: list", ctl_member_main},
+#endif
     {"drill", "failover drill while writing (--local: throw-away cluster)",
      ctl_drill_main},
     {"check", "compare replica state checksums at one applied index",
@@ -28,7 +34,8 @@ static void usage(FILE *f)
                "--help)\ncommands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
-    fprintf(f, "exit codes: 0 ok, 1 operation failed, 2 usage error\n");
+    fprintf(f, "exit codes: 0 ok, 1 operation failed, 2 usage error, 3 "
+               "cluster unreachable\n");
 }
 
 int main(int argc, char **argv)
