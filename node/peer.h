@@ -73,8 +73,9 @@ int rz_peer_net_start(uv_loop_t *loop, const rz_peer_options *opts,
 
 /* The transport to hand to rz_replica_open_uv. Its send returns 0 (queued),
  * RZ_EBUSY (the peer's queue is full or too many peers: dropped and
- * counted), RZ_ETOOBIG (over RZ_PEER_FRAME_MAX_BYTES), RZ_EINVAL (id 0 or an
- * address that is not HOST:PORT), RZ_ESHUTDOWN (closing). Sending
+ * counted), RZ_ETOOBIG (over RZ_PEER_FRAME_MAX_BYTES), RZ_EINVAL (id 0, an
+ * empty frame or an address that is not HOST:PORT), RZ_ESHUTDOWN
+ * (closing). Sending
  * to a known id at a different address replaces the old connection. A
  * destination nobody sent to for idle_ms (60 s) is forgotten: its
  * connection is closed and its queue freed (a removed member is not dialled

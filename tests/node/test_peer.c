@@ -645,6 +645,9 @@ static void test_queue_bound(void **state)
         assert_int_equal(d.a.t.send(d.a.t.data, 3, NULL, small, 16), RZ_EINVAL);
         assert_int_equal(
             d.a.t.send(d.a.t.data, 0, "127.0.0.1:16163", small, 16), RZ_EINVAL);
+        /* An empty frame is no message. */
+        assert_int_equal(d.a.t.send(d.a.t.data, 3, "127.0.0.1:16163", small, 0),
+                         RZ_EINVAL);
         uint8_t *huge = calloc(1, RZ_PEER_FRAME_MAX_BYTES + 1u);
         assert_non_null(huge);
         assert_int_equal(d.a.t.send(d.a.t.data, 3, "127.0.0.1:16163", huge,
@@ -652,7 +655,7 @@ static void test_queue_bound(void **state)
                          RZ_ETOOBIG);
         free(huge);
         s = stats_of(&d.a);
-        assert_int_equal(s.frames_dropped, 2 + RZ_ARRAY_LEN(bad) + 3);
+        assert_int_equal(s.frames_dropped, 2 + RZ_ARRAY_LEN(bad) + 4);
         assert_int_equal(s.peers, 3);
     }
     run_for(w, 200); /* dials fail and back off meanwhile */
