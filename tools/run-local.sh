@@ -129,6 +129,10 @@ echo $$ >"$vabs/run.pid"
 
 declare -A pid started fast
 stopping=0
+# bash itself reports a background job killed by a signal ("line N: PID
+# Killed setsid ..."); the supervisor says it better, so that line is
+# dropped. The filter ignores Ctrl-C so it outlives the script's last words.
+exec 2> >(trap '' INT TERM HUP; grep -v --line-buffered -F 'setsid "$ratuszd"' >&2)
 
 start_node() {
     local i=$1 tag="n$1 | " dir=$vabs/n$1
@@ -194,47 +198,10 @@ describe_exit() {
     fi
 }
 
-trap stop_all INT TERM
-trap restart_dead HUP
-
-for i in $nodes; do start_node "$i"; done
-
-# ---- wait for a leader, load the catalog, say how to use it ------------------
-
-export RATUSZ_VAR=$vabs
-unset RATUSZ_ENDPOINTS RATUSZ_IDENTITY
-leader=""
-deadline=$((SECONDS + 30))
-while [ $SECONDS -lt $deadline ]; do
-    leader=$("$ctl" status --json 2>/dev/null | sed -n 's/.*"leader":\([0-9][0-9]*\).*/\1/p')
-    [ -n "$leader" ] && break
-    sleep 0.3
-done
-if [ -z "$leader" ]; then
-    say "no leader after 30 s; see the node logs above (and $var/nI/ratuszd.log); still supervising"
-else
-    say "leader is n$leader"
-    if "$ctl" catalog load "$root/data/warsaw.tsv" >"$vabs/catalog-load.out" 2>&1; then
-        say "Warsaw catalog loaded ($(tail -n 1 "$vabs/catalog-load.out"))"
-    else
-        say "loading the catalog failed: $(tail -n 1 "$vabs/catalog-load.out")"
-    fi
-fi
-ctlcmd="$ctl"
-[ "$var" = var ] || ctlcmd="RATUSZ_VAR=$vabs $ctl"
-cat <<EOF
-run-local: ready: three nodes on 127.0.0.1 (clients: ports $((base + 11))-$((base + 13)), data in $var/)
-run-local: try, in another terminal in $(pwd):
-run-local:   $ctlcmd status
-run-local:   $ctlcmd case create --description "Pothole on Marszałkowska 10" --service ROAD_POTHOLE --district SRODMIESCIE
-run-local:   $ctlcmd case list
-run-local:   $ctlcmd case watch
-run-local: Ctrl-C stops the cluster; a dead node is $([ "$restart" = yes ] && echo "restarted after 1 s" || echo "reported (kill -HUP $$ restarts it)").
-EOF
-
-# ---- supervise ----------------------------------------------------------------
-
-while [ $stopping = 0 ]; do
+# check_nodes: reports each node that exited since the last look and, unless
+# RATUSZ_RESTART=no, restarts it after 1 s.
+check_nodes() {
+    local i st up
     for i in $nodes; do
         [ -n "${pid[$i]:-}" ] || continue
         alive "$i" && continue
@@ -258,5 +225,68 @@ while [ $stopping = 0 ]; do
         sleep 1
         [ $stopping = 0 ] && start_node "$i"
     done
+}
+
+trap stop_all INT TERM
+trap restart_dead HUP
+
+for i in $nodes; do start_node "$i"; done
+
+# ---- wait for a leader, load the catalog, say how to use it ------------------
+
+export RATUSZ_VAR=$vabs
+unset RATUSZ_ENDPOINTS RATUSZ_IDENTITY
+
+# http_get PORT PATH: the body of a GET on 127.0.0.1 (bash's /dev/tcp, no
+# curl needed); fails when nothing answers.
+http_get() {
+    local line
+    exec 7<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || return 1
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&7
+    while IFS= read -r -t 2 line <&7; do
+        [ "$line" = $'\r' ] && break
+    done
+    timeout 2 cat <&7
+    exec 7>&-
+}
+
+# The leader is the node whose /metrics says ratusz_server_is_leader 1.
+leader=""
+deadline=$((SECONDS + 30))
+while [ -z "$leader" ] && [ $SECONDS -lt $deadline ] && [ $stopping = 0 ]; do
+    for i in $nodes; do
+        if http_get $((base + 210 + i)) /metrics 2>/dev/null |
+            grep -q '^ratusz_server_is_leader 1'; then
+            leader=$i
+        fi
+    done
+    [ -n "$leader" ] || { check_nodes; sleep 0.3; }
+done
+if [ -z "$leader" ]; then
+    say "no leader after 30 s; see the node logs above (and $var/nI/ratuszd.log); still supervising"
+else
+    say "leader is n$leader"
+    if "$ctl" catalog load "$root/data/warsaw.tsv" >"$vabs/catalog-load.out" 2>&1; then
+        say "Warsaw catalog loaded ($(sed -n 's/^loaded *//p' "$vabs/catalog-load.out"))"
+    else
+        say "loading the catalog failed: $(tail -n 1 "$vabs/catalog-load.out")"
+    fi
+fi
+ctlcmd="$ctl"
+[ "$var" = var ] || ctlcmd="RATUSZ_VAR=$vabs $ctl"
+cat <<EOF
+run-local: ready: three nodes on 127.0.0.1 (clients: ports $((base + 11))-$((base + 13)), data in $var/)
+run-local: try, in another terminal in $(pwd):
+run-local:   $ctlcmd status
+run-local:   $ctlcmd case create --description "Pothole on Marszałkowska 10" --service ROAD_POTHOLE --district SRODMIESCIE
+run-local:   $ctlcmd case list
+run-local:   $ctlcmd case watch
+run-local: Ctrl-C stops the cluster; a dead node is $([ "$restart" = yes ] && echo "restarted after 1 s" || echo "reported (kill -HUP $$ restarts it)").
+EOF
+
+# ---- supervise ----------------------------------------------------------------
+
+while [ $stopping = 0 ]; do
+    check_nodes
     sleep 0.5
 done
