@@ -50,6 +50,9 @@ for mod in common storage consensus node client tools; do
                 # Benchmarks measure modules directly (tools/CMakeLists.txt),
                 # through their public headers.
                 case "$file" in tools/bench/*) mods="$mods storage consensus";; esac
+                # ratuszctl's offline commands (backup, recover, compact)
+                # work on a stopped or local node's data dir (issue #7).
+                case "$file" in tools/ctl/ops_*) mods="$mods storage consensus";; esac
                 case " $mods " in
                 *" $target "*)
                     if [ "$target" != "$mod" ] && [ -n "${public[$target]+x}" ]; then

@@ -26,6 +26,13 @@ static const ctl_cmd cmds[] = {
      ctl_drill_main},
     {"check", "compare replica state checksums at one applied index",
      ctl_check_main},
+    {"backup", "consistent checksummed copy of a node's state; verify",
+     ctl_backup_main},
+    {"recover", "rebuild from a survivor after quorum loss (--dry-run)",
+     ctl_recover_main},
+    {"compact", "rewrite a stopped node's state env compacted",
+     ctl_compact_main},
+    {"leader", "leadership: transfer [--to ID]", ctl_leader_main},
 };
 
 static void usage(FILE *f)
