@@ -198,7 +198,10 @@ static int case_create(int argc, char **argv)
         ctl_out p = {.json = c.json};
         ctl_out_u64(&p, "case_id", cr.case_id);
         ctl_out_str(&p, "number", cr.number);
-        ctl_out_str(&p, "status", ratusz_case_status_name((int)cr.status));
+        char sb[16];
+        ctl_out_str(&p, "status",
+                    ctl_name(ratusz_case_status_name((int)cr.status), sb,
+                             sizeof sb, (int)cr.status));
         ctl_out_str(&p, "unit_id", cr.unit_id);
         ctl_out_u64(&p, "version", cr.version);
         ctl_out_u64(&p, "reporter_id", cr.reporter_id);

@@ -93,8 +93,13 @@ static int seed_rule_unit(seed *sd, size_t line, const char *pattern,
     }
     if (strlen(pattern) - 1 + strlen(district) > RZ_CODE_MAX_BYTES)
         return seed_fail(sd, line, "the unit code made from it is too long");
-    snprintf(u, RZ_CODE_MAX_BYTES + 1, "%.*s%s%s", (int)(pct - pattern),
-             pattern, district, pct + 1);
+    {
+        size_t a = (size_t)(pct - pattern), b = strlen(district);
+        size_t c = strlen(pct + 1);
+        memcpy(u, pattern, a);
+        memcpy(u + a, district, b);
+        memcpy(u + a + b, pct + 1, c + 1);
+    }
     sd->pool_used += RZ_CODE_MAX_BYTES + 1;
     *out = u;
     return seed_check(sd, line, u, NULL);
@@ -212,7 +217,8 @@ static int seed_read(const char *path, seed *sd)
         return CTL_EXIT_USAGE;
     }
     sd->items = ctl_xmalloc(sizeof(ratusz_catalog_item) * SEED_ITEMS_MAX);
-    sd->pool = ctl_xmalloc((size_t)SEED_ITEMS_MAX * (RZ_CODE_MAX_BYTES + 1));
+    sd->pool =
+        ctl_xmalloc(((size_t)SEED_ITEMS_MAX + 1) * (RZ_CODE_MAX_BYTES + 1));
     /* One iteration per line; each consumes at least one byte. */
     while (pos < sd->len) {
         char *start = sd->text + pos, *nl = strchr(start, '\n');

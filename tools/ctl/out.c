@@ -23,7 +23,7 @@ static void put(ctl_out *o, const char *key, const char *val, bool raw)
 
 void ctl_out_str(ctl_out *o, const char *key, const char *val)
 {
-    put(o, key, val, false);
+    put(o, key, val ? val : "", false);
 }
 
 void ctl_out_u64(ctl_out *o, const char *key, uint64_t val)
