@@ -610,3 +610,51 @@ int rz_storage_bench_raw_put(const char *dir, size_t map_size_bytes, uint64_t n,
     free(value);
     return rz_storage__mdb_err(rc);
 }
+
+int rz_storage_space_get(rz_storage *s, rz_storage_space *out)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint64_t free_pages = 0, pages;
+    int rc;
+    RZ_PRE(s != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    rc = mdb_env_info(s->env, &info);
+    if (rc == 0) {
+        rc = mdb_env_stat(s->env, &st);
+    }
+    if (rc == 0) {
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    }
+    /* The free list is table 0: each record lists freed page numbers, the
+     * first word being their count. It stays small (LMDB merges it). */
+    if (rc == 0) {
+        rc = mdb_cursor_open(txn, 0, &cur);
+    }
+    while (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        if (rc == 0 && v.mv_size >= sizeof(size_t)) {
+            size_t n;
+            memcpy(&n, v.mv_data, sizeof n);
+            free_pages += n;
+        }
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    if (rc != MDB_NOTFOUND) {
+        return RZ_EIO;
+    }
+    pages = (uint64_t)info.me_last_pgno + 1u;
+    out->map_bytes = (uint64_t)info.me_mapsize;
+    out->file_bytes = pages * st.ms_psize;
+    out->used_bytes =
+        (pages > free_pages ? pages - free_pages : 0) * st.ms_psize;
+    return 0;
+}

@@ -178,6 +178,18 @@ int rz_storage_checksum(rz_storage *s, uint8_t out[32],
 int rz_storage_checksum_scan(rz_storage *s, bool data_only, uint8_t out[32],
                              uint64_t *applied_index);
 
+/* Space of the state env: the LMDB map size, the bytes of the data file's
+ * high-water mark (pages ever used) and the bytes in use now (that mark minus
+ * pages on LMDB's free list, which later writes reuse). The node's disk alarm
+ * compares used_bytes with map_bytes. RZ_EIO on an LMDB error. */
+typedef struct rz_storage_space
+{
+    uint64_t map_bytes;
+    uint64_t file_bytes;
+    uint64_t used_bytes;
+} rz_storage_space;
+int rz_storage_space_get(rz_storage *s, rz_storage_space *out);
+
 /* Makes everything committed durable (mdb_env_sync with force): call before
  * the log store discards entries the state covers. */
 int rz_storage_sync(rz_storage *s);

@@ -1521,6 +1521,13 @@ static void test_map_full(void **state)
     env_init(&e);
     env_close(&e);
     assert_int_equal(rz_storage_open(e.dir, &small, &e.s, NULL), 0);
+    {
+        /* A fresh env uses a few pages of its map. */
+        rz_storage_space sp;
+        assert_int_equal(rz_storage_space_get(e.s, &sp), 0);
+        assert_true(sp.used_bytes > 0);
+        assert_true(sp.used_bytes * 10u < sp.map_bytes);
+    }
     load_small_catalog(&e);
     rz_buf_init(&cmd, RZ_COMMAND_MAX_BYTES);
     rz_buf_init(&out, 1024);
@@ -1536,6 +1543,16 @@ static void test_map_full(void **state)
     assert_int_equal(rv, RZ_ENOSPACE);
     assert_int_equal(out.len, 0);
     assert_int_equal(rz_storage_applied_index(e.s), e.index);
+    {
+        /* A full map reports nearly all of it used (the disk alarm's
+         * input). */
+        rz_storage_space sp;
+        assert_int_equal(rz_storage_space_get(e.s, &sp), 0);
+        assert_int_equal(sp.map_bytes, 1u << 20);
+        assert_true(sp.used_bytes <= sp.file_bytes);
+        assert_true(sp.file_bytes <= sp.map_bytes);
+        assert_true(sp.used_bytes * 10u >= sp.map_bytes * 8u);
+    }
     checksum_of(&e, sum);
     env_close(&e);
     assert_int_equal(rz_storage_open(e.dir, &big, &e.s, NULL), 0);
