@@ -7,7 +7,8 @@
  *
  * Measures, per round (t0 = the moment the fault is injected):
  *   detect  first write error any writer saw after t0 (a refused or closed
- *           connection, a timeout, NOT_LEADER...);
+ *           connection, a timeout, NOT_LEADER...) or first write attempt
+ *           that had been waiting WRITE_SLOW_MS;
  *   elect   first STATUS poll after t0 in which a node other than the old
  *           leader reports itself leader;
  *   outage  the longest gap between two consecutive acknowledgements (of
@@ -38,6 +39,9 @@
 /* After the fault: how long to wait for a new leader and for writes to
  * resume before the round is declared failed. */
 #define ROUND_RECOVER_MS 20000u
+/* A write attempt slower than this counts as the clients noticing the
+ * fault (time to detect), at the moment it became this slow. */
+#define WRITE_SLOW_MS 250u
 /* Steady writing before each fault, so the outage has a baseline. */
 #define ROUND_WARMUP_MS 700u
 
@@ -64,7 +68,8 @@ typedef struct drill_round
     uint64_t victim;
     uint64_t old_leader, new_leader;
     uint64_t t_fault, t_elect, t_resume, t_end; /* monotonic ms */
-    int64_t detect_ms, elect_ms, outage_ms;     /* -1 = not applicable */
+    uint64_t t_leader_stop; /* rolling-restart: SIGTERM of the leader */
+    int64_t detect_ms, elect_ms, outage_ms; /* -1 = not applicable */
     bool ok;
     char note[128];
 } drill_round;
@@ -148,13 +153,18 @@ static void *grow(void *p, size_t *cap, size_t elem)
     return np;
 }
 
-static void note_error(drill *d)
+/* A failed or slow attempt that began at `started`: the clients noticed at
+ * the error or once the attempt was WRITE_SLOW_MS old, whichever came
+ * first. */
+static void note_error(drill *d, uint64_t started)
 {
+    uint64_t now = rz_mono_ms();
+    uint64_t at = started + WRITE_SLOW_MS < now ? started + WRITE_SLOW_MS : now;
     pthread_mutex_lock(&d->mu);
     if (d->n_errs == d->cap_errs) {
         d->errs = grow(d->errs, &d->cap_errs, sizeof *d->errs);
     }
-    d->errs[d->n_errs++] = rz_mono_ms();
+    d->errs[d->n_errs++] = at;
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -184,6 +194,7 @@ static int write_one(drill *d, ops_conn *c, char *target, uint32_t wi,
     ops_reply_init(&r);
     /* Bounded by give_up; every failed pass sleeps or moves on. */
     while (rz_mono_ms() < give_up) {
+        uint64_t started = rz_mono_ms();
         int rv = ops_conn_open(c, target, 300, errmsg);
         if (rv == 0) {
             __atomic_add_fetch(&d->attempts, 1, __ATOMIC_RELAXED);
@@ -191,6 +202,9 @@ static int write_one(drill *d, ops_conn *c, char *target, uint32_t wi,
                                WRITE_ATTEMPT_MS, &r, errmsg);
         }
         if (rv == 0 && r.code == 0) {
+            if (rz_mono_ms() - started > WRITE_SLOW_MS) {
+                note_error(d, started);
+            }
             result = ops_map_u64(&r.body, "case_id", case_id) ? 1 : -1;
             break;
         }
@@ -204,7 +218,7 @@ static int write_one(drill *d, ops_conn *c, char *target, uint32_t wi,
             result = 0;
             break;
         }
-        note_error(d);
+        note_error(d, started);
         if (rv == 0 && r.code == RZ_ENOTLEADER && r.leader_address[0]) {
             if (strcmp(r.leader_address, target) != 0) {
                 snprintf(target, CTL_ADDR_BYTES, "%s", r.leader_address);
@@ -488,7 +502,7 @@ static int run_round(drill *d, drill_round *rd, ops_conn *c)
         for (size_t i = 0; i < n && rv == 0; i++) {
             uint64_t l2;
             if (order[i] == leader) {
-                rd->t_fault = rz_mono_ms();
+                rd->t_leader_stop = rz_mono_ms();
             }
             rv = node_signal(d, order[i], SIGTERM);
             if (rv == 0 && order[i] == leader) {
@@ -582,7 +596,9 @@ static void measure(drill *d)
             }
         }
         if (rd->t_elect != 0) {
-            rd->elect_ms = (int64_t)(rd->t_elect - rd->t_fault);
+            uint64_t from =
+                rd->t_leader_stop != 0 ? rd->t_leader_stop : rd->t_fault;
+            rd->elect_ms = (int64_t)(rd->t_elect - from);
         }
         /* Gaps between consecutive acks where the later one is after the
          * fault and the earlier one before the round ended. */
@@ -1140,14 +1156,15 @@ int ctl_drill_main(int argc, char **argv)
     }
 out_local:
     if (d->is_local) {
-        if (opts[O_KEEP].seen) {
+        /* A failed drill keeps the cluster's logs for the post-mortem. */
+        bool keep = opts[O_KEEP].seen || exit_code != CTL_EXIT_OK;
+        if (keep && d->local.dir[0] != '\0') {
             fprintf(stderr, "ratuszctl drill: kept %s (nodes stopped)\n",
                     d->local.dir);
         }
-        ops_local_stop(&d->local, opts[O_KEEP].seen);
-    } else {
-        rz_identity_wipe(&d->id);
+        ops_local_stop(&d->local, keep);
     }
+    rz_identity_wipe(&d->id);
     for (uint32_t wi = 0; wi < DRILL_MAX_WRITERS; wi++) {
         free(tc.n[wi]);
         free(tc.case_id[wi]);

@@ -47,11 +47,11 @@ static int leader_request(mctx *m, uint32_t type, const rz_buf *body,
     if (r->code != 0) {
         if (r->code == RZ_EQUORUM) {
             fprintf(stderr,
-                    "ratuszctl %s: %s refused: %s. The cluster would be left "
-                    "without a quorum of live voters; bring the missing "
-                    "voters back first, or add --force if they are gone for "
-                    "good (docs/operations.md).\n",
-                    m->cmd, what, r->message[0] ? r->message : "RZ_EQUORUM");
+                    "ratuszctl %s: %s refused: %s. Bring the missing voters "
+                    "back first, or add --force if they are gone for good "
+                    "(docs/operations.md).\n",
+                    m->cmd, what,
+                    r->message[0] ? r->message : rz_strerror(RZ_EQUORUM));
         } else {
             fprintf(stderr, "ratuszctl %s: %s failed: %s (%s).\n", m->cmd, what,
                     r->message[0] ? r->message : rz_strerror(r->code),
