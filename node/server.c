@@ -24,6 +24,7 @@
 #include "consensus/consensus.h"
 #include "node/http.h"
 #include "node/metrics.h"
+#include "node/space.h"
 #include "node/peer.h"
 #include "node/request.h"
 #include "node/sm.h"
@@ -132,6 +133,9 @@ struct rz_server
     req *wq_head, *wq_tail;
     req *rq_head, *rq_tail;
     bool watch_dirty;
+    /* The disk alarm (node/space.h): new cases are refused while it is
+     * raised; re-evaluated every second from the tick. */
+    bool disk_alarm;
     rz_event *events; /* scratch: WATCH_BATCH_EVENTS */
     rz_case *cases;   /* scratch: RZ_LIST_PAGE_MAX */
     uint64_t *ids;    /* scratch: RZ_LIST_PAGE_MAX */
@@ -471,7 +475,7 @@ static int read_case_list(rz_server *srv, rz_storage_read *v, req *q,
     hdr = b->len;
     rz_mp_put_raw(b, "\xdd\0\0\0\0", 5);
     for (i = 0; i < n; i++) {
-        if (b->len > REPLY_SOFT_MAX_BYTES) {
+        if (i > 0 && b->len > REPLY_SOFT_MAX_BYTES) {
             /* The page is cut by size: the next one starts below the last
              * case sent (cursor = "ids below this"). */
             next = srv->ids[i - 1];
@@ -1005,7 +1009,7 @@ static void handle_status(rz_server *srv, req *q)
         kv_uint(&b, "match_index", m->match_index);
     }
     rz_mp_put_cstr(&b, "disk_alarm");
-    rz_mp_put_bool(&b, false);
+    rz_mp_put_bool(&b, srv->disk_alarm);
     kv_str(&b, "version", RZ_VERSION_STRING);
     req_answer(q, &b, true);
     rz_buf_close(&b);
@@ -1389,6 +1393,12 @@ static void handle_envelope(rz_server *srv, conn *c, const rz_envelope *env)
         return;
     }
 #endif
+    if (q->r.type == RZ_MSG_CASE_CREATE && srv->disk_alarm) {
+        req_error(q, RZ_ENOSPACE,
+                  "disk alarm: this node is nearly out of space and refuses "
+                  "new cases until space is freed; other requests still work");
+        return;
+    }
     q->waiting = true;
     if (cls == RZ_REQ_WRITE) {
         if (srv->wq_tail != NULL) {
@@ -1585,14 +1595,36 @@ static void set_log_context(rz_server *srv, uint64_t term)
     rz_log_set_context(ctx);
 }
 
+/* The state env's gauges and the disk alarm, once a second. */
 static void update_map_used(rz_server *srv)
 {
-    char path[RZ_CONFIG_STR_MAX_BYTES + 16];
-    struct stat sb;
-    snprintf(path, sizeof(path), "%s/state.mdb", srv->cfg.data_dir);
-    if (stat(path, &sb) == 0) {
-        rz_metrics_set(&srv->metrics, RZ_M_MAP_USED,
-                       (double)sb.st_blocks * 512.0);
+    rz_space_sample sp;
+    const char *why = "";
+    bool alarm;
+    if (srv->ns.st == NULL ||
+        rz_space_sample_read(srv->ns.st, srv->cfg.data_dir, &sp) != 0) {
+        return;
+    }
+    rz_metrics_set(&srv->metrics, RZ_M_MAP_USED, (double)sp.map_used_bytes);
+    alarm = rz_space_alarm_eval(&sp, (unsigned)srv->cfg.disk_alarm_percent,
+                                srv->disk_alarm, &why);
+    if (alarm != srv->disk_alarm) {
+        srv->disk_alarm = alarm;
+        if (alarm) {
+            rz_log(RZ_LOG_ERROR, "disk alarm raised: new cases are refused",
+                   "gauge=\"%s\" percent=%llu state_used=%llu state_map=%llu "
+                   "fs_used=%llu fs_size=%llu",
+                   why, (unsigned long long)srv->cfg.disk_alarm_percent,
+                   (unsigned long long)sp.map_used_bytes,
+                   (unsigned long long)sp.map_bytes,
+                   (unsigned long long)sp.fs_used_bytes,
+                   (unsigned long long)sp.fs_bytes);
+        } else {
+            rz_log(RZ_LOG_WARN, "disk alarm cleared: new cases are taken again",
+                   "state_used=%llu fs_used=%llu",
+                   (unsigned long long)sp.map_used_bytes,
+                   (unsigned long long)sp.fs_used_bytes);
+        }
     }
 }
 
