@@ -37,8 +37,8 @@ static void case_usage(FILE *f)
         "                          | --assign N | --comment TEXT [--public]\n"
         "                          | --reopen REASON | --merge-into ID\n"
         "                          [--expected-version V] [--actor-id N]\n"
-        "  ratuszctl case watch [--from REVISION (1)] [--count "
-        "N]\n" CTL_COMMON_USAGE
+        "  ratuszctl case watch [--from REVISION (1) [--from-sub N]] "
+        "[--count N]\n" CTL_COMMON_USAGE
         "exit codes: 0 ok, 1 the cluster refused or failed the operation, 2 "
         "usage or bad input,\n  3 the cluster is unreachable or has no "
         "leader\n");
@@ -655,20 +655,25 @@ static void watch_line(const ctl_client *c, const ratusz_event *e)
 
 static int case_watch(int argc, char **argv)
 {
-    ctl_opt o[CTL_O_COMMON + 2] = {CTL_COMMON_OPTS,
+    ctl_opt o[CTL_O_COMMON + 3] = {CTL_COMMON_OPTS,
                                    {"--from", true, NULL, false},
-                                   {"--count", true, NULL, false}};
+                                   {"--count", true, NULL, false},
+                                   {"--from-sub", true, NULL, false}};
     const char *pos[1];
     size_t n_pos;
-    uint64_t from = 1, count = 0, seen = 0;
+    uint64_t from = 1, from_sub = 0, count = 0, seen = 0;
     ratusz_watch *w = NULL;
     ratusz_call call;
     ratusz_outcome out;
     ctl_client c;
     int rc;
-    if ((rc = ctl_args_parse("case", argc, argv, o, CTL_O_COMMON + 2, pos, 0,
+    if ((rc = ctl_args_parse("case", argc, argv, o, CTL_O_COMMON + 3, pos, 0,
                              &n_pos)))
         return rc;
+    if (o[CTL_O_COMMON + 2].seen &&
+        (!ctl_parse_u64(o[CTL_O_COMMON + 2].value, &from_sub) ||
+         from_sub > UINT32_MAX))
+        return bad("--from-sub must be a position within a revision");
     if (o[CTL_O_COMMON].seen &&
         (!ctl_parse_u64(o[CTL_O_COMMON].value, &from) || from == 0))
         return bad("--from must be a revision above 0");
@@ -681,7 +686,7 @@ static int case_watch(int argc, char **argv)
     memset(&call, 0, sizeof call);
     call.outcome = &out;
     ctl_catch_signals();
-    rc = ratusz_watch_open(c.h, &call, from, 0, &w);
+    rc = ratusz_watch_open(c.h, &call, from, (uint32_t)from_sub, &w);
     if (rc != 0) {
         rc = ctl_client_fail(&c, rc, &out);
         ctl_client_close(&c);
@@ -712,9 +717,9 @@ static int case_watch(int argc, char **argv)
         uint32_t sub;
         ratusz_watch_position(w, &rev, &sub);
         fprintf(stderr,
-                "ratuszctl case: watch ended after %llu event(s); "
-                "resume with --from %llu\n",
-                (unsigned long long)seen, (unsigned long long)rev);
+                "ratuszctl case: watch ended after %llu event(s); resume "
+                "with --from %llu --from-sub %u\n",
+                (unsigned long long)seen, (unsigned long long)rev, sub);
     }
     ratusz_watch_close(w);
     ctl_client_close(&c);

@@ -52,6 +52,10 @@ static void ask(ctl_client *c, node_view *n)
     call.timeout_ms = c->timeout_ms < STATUS_NODE_TIMEOUT_MS
                           ? c->timeout_ms
                           : STATUS_NODE_TIMEOUT_MS;
+    /* One attempt: a node that refuses the connection is down now, which
+     * is what a status report should say (retrying until the deadline
+     * could report a node that was restarted meanwhile as never down). */
+    call.no_retry = true;
     call.outcome = &out;
     rc = ratusz_node_status(c->h, &call, n->client, &n->st);
     if (rc != 0) {
