@@ -23,7 +23,7 @@ expect() {
     LAST=$out
 }
 
-rz_cluster_start "$D/c" 1 17000 || exit 1
+rz_cluster_start "$D/c" 1 17000 --max-clients 4 || exit 1
 
 expect 0 '"role":"agent"' as agent call 1
 expect 0 '"state":"leader"' as auditor call 2
@@ -98,6 +98,22 @@ done
 expect 0 '"node_id":1' as agent call 1
 after=$(as auditor call 24 | sed 's/.*"applied_index":\([0-9]*\).*/\1/')
 [ "$before" = "$after" ] || fail "bad input changed the applied index: $before -> $after"
+
+# limits.max_clients: with 4 connections open a fifth is closed at once;
+# once they close, clients are served again.
+exec 41<>/dev/tcp/127.0.0.1/17001 42<>/dev/tcp/127.0.0.1/17001 \
+    43<>/dev/tcp/127.0.0.1/17001 44<>/dev/tcp/127.0.0.1/17001
+sleep 0.1
+as agent --timeout-ms 2000 call 1 >/dev/null 2>&1 && fail "a fifth client was accepted"
+exec 41>&- 42>&- 43>&- 44>&-
+ok=0
+for i in $(seq 1 40); do
+    as agent call 1 >/dev/null 2>&1 && { ok=1; break; }
+    sleep 0.05
+done
+[ $ok = 1 ] || fail "clients refused after the connections closed"
+grep -q 'msg="client connection refused" reason=too_many' "$D/c/n1/ratuszd.log" ||
+    fail "no log line for the refused client"
 
 # metrics pages through a plain HTTP client
 rz_http_get 17201 /livez; [ "$RZ_HTTP_STATUS" = 200 ] || fail "livez $RZ_HTTP_STATUS"
