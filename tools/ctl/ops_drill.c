@@ -777,6 +777,16 @@ static void drill_usage(FILE *f)
         "1 otherwise,\n2 usage error\n");
 }
 
+static void stat_line(const char *what, stat2 s)
+{
+    if (s.p50 < 0) {
+        printf("%-19s -   (not applicable to this drill)\n", what);
+        return;
+    }
+    printf("%-19s p50 %6lld ms   max %6lld ms\n", what, (long long)s.p50,
+           (long long)s.max);
+}
+
 static void report(drill *d, uint64_t acknowledged, uint64_t lost,
                    uint64_t duplicated, uint64_t mismatched, bool consistent,
                    const char *check_note, bool json, uint64_t listed)
@@ -864,12 +874,9 @@ static void report(drill *d, uint64_t acknowledged, uint64_t lost,
         ctl_table_close(&t);
     }
     printf("\n");
-    printf("time to detect      p50 %6lld ms   max %6lld ms\n",
-           (long long)det.p50, (long long)det.max);
-    printf("time to elect       p50 %6lld ms   max %6lld ms\n",
-           (long long)ele.p50, (long long)ele.max);
-    printf("write outage        p50 %6lld ms   max %6lld ms\n",
-           (long long)out.p50, (long long)out.max);
+    stat_line("time to detect", det);
+    stat_line("time to elect", ele);
+    stat_line("write outage", out);
     printf("cases acknowledged  %llu (unknown outcome: %llu, rejected: "
            "%llu)\n",
            (unsigned long long)acknowledged, (unsigned long long)d->unknown,
