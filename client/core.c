@@ -19,10 +19,16 @@
 #define BACKOFF_MIN_MS 20u
 #define BACKOFF_MAX_MS 1000u
 /* A sent request with no reply this long is tried elsewhere (the node may
- * be paused or partitioned while its TCP connection stays up); each try
- * waits twice as long as the one before, up to the cap. */
+ * be paused or partitioned while its TCP connection stays up); after each
+ * try that timed out the next one waits twice as long, up to the cap (a
+ * slow but live cluster still gets to answer). */
 #define ATTEMPT_MIN_MS 1000u
 #define ATTEMPT_MAX_MS 4000u
+/* A node that left a request unanswered past the try's time (paused,
+ * partitioned) is not tried again, nor followed in redirects, for this
+ * long unless no other node is left: followers keep naming a stopped
+ * leader until their election timeout runs out. */
+#define NODE_SUSPECT_MS 10000u
 /* Redirects in a row followed at once; more back off (two nodes that point
  * at each other during an election must not spin). */
 #define REDIRECTS_AT_ONCE 3u
@@ -130,14 +136,17 @@ static int node_pick(ratusz *h, rz_client_op *op)
     uint64_t now = now_ms(h);
     uint32_t start;
     int best = -1;
+    uint64_t best_avoid = 0;
     if (op->target == RZ_TARGET_FIXED) {
         return op->fixed_node;
     }
     if (op->target == RZ_TARGET_LEADER && h->leader >= 0) {
         return h->leader;
     }
-    if (op->target == RZ_TARGET_ANY && op->node < 0) {
-        /* Any node will do: prefer one we are already talking to. */
+    if (op->node < 0) {
+        /* A first try with no leader known: a node we are already talking
+         * to answers (or redirects) soonest; a new connection to a node
+         * that is down or stopped could cost the connect timeout. */
         for (int i = 0; i < h->n_nodes; i++) {
             if (h->nodes[i].conn != NULL &&
                 h->nodes[i].conn->state == RZ_CONN_OPEN) {
@@ -148,12 +157,16 @@ static int node_pick(ratusz *h, rz_client_op *op)
     start = op->node >= 0 ? (uint32_t)op->node + 1u : h->rr++;
     for (int k = 0; k < h->n_nodes; k++) {
         int i = (int)((start + (uint32_t)k) % (uint32_t)h->n_nodes);
-        if (h->nodes[i].down_until_ms <= now) {
+        uint64_t avoid = h->nodes[i].down_until_ms;
+        if (h->nodes[i].suspect_until_ms > avoid) {
+            avoid = h->nodes[i].suspect_until_ms;
+        }
+        if (avoid <= now) {
             return i;
         }
-        if (best < 0 ||
-            h->nodes[i].down_until_ms < h->nodes[best].down_until_ms) {
+        if (best < 0 || avoid < best_avoid) {
             best = i;
+            best_avoid = avoid;
         }
     }
     return best;
@@ -282,7 +295,7 @@ static void op_send(rz_client_op *op, rz_client_conn *c)
     if (op->events != NULL || op->target == RZ_TARGET_FIXED) {
         op->attempt_deadline_ms = UINT64_MAX;
     } else {
-        uint32_t shift = op->attempts < 3 ? op->attempts - 1 : 2;
+        uint32_t shift = op->timeouts < 2 ? op->timeouts : 2;
         op->attempt_deadline_ms =
             now_ms(h) + min_u32(ATTEMPT_MIN_MS << shift, ATTEMPT_MAX_MS);
     }
@@ -296,6 +309,7 @@ static void op_dispatch(rz_client_op *op)
     ratusz *h = op->h;
     rz_client_conn *c;
     int idx;
+
     RZ_PRE(op->state == RZ_OP_IDLE);
     if (op->rebuild != NULL) {
         int rv = op->rebuild(op);
@@ -362,7 +376,8 @@ static void op_error_reply(rz_client_op *op, int idx, const rz_client_error *e)
         if (e->leader_address[0] != '\0') {
             to = node_find_or_add(h, e->leader_address);
         }
-        if (to >= 0 && to != idx) {
+        if (to >= 0 && to != idx &&
+            h->nodes[to].suspect_until_ms <= now_ms(h)) {
             h->leader = to;
             op->redirects++;
             op->run_redirects++;
@@ -616,6 +631,8 @@ static void on_timer(uv_timer_t *t)
             if (h->leader == op->node) {
                 h->leader = -1; /* it may be paused: look for another */
             }
+            h->nodes[op->node].suspect_until_ms = now + NODE_SUSPECT_MS;
+            op->timeouts++;
             op_retry(op, RZ_ETIMEDOUT, msg, true);
         }
         op = next;
@@ -799,6 +816,7 @@ static void on_frame(rz_secure_uv *s, const uint8_t *p, size_t n)
         broken = "a frame that is not a message envelope";
         goto broken;
     }
+    h->nodes[c->node].suspect_until_ms = 0; /* it answers again */
     op = op_find(h, c, env.request_id);
     if (op == NULL) {
         /* A late reply to a try we gave up on, or a cancelled stream. */
@@ -808,6 +826,9 @@ static void on_frame(rz_secure_uv *s, const uint8_t *p, size_t n)
     case RZ_CLIENT_REPLY:
         if (op->events != NULL) {
             return; /* the answer to a WATCH_CANCEL */
+        }
+        if (op->target == RZ_TARGET_LEADER) {
+            h->leader = c->node; /* only the leader serves these */
         }
         op_finish(op, 0, env.body, env.body_len);
         break;

@@ -72,6 +72,7 @@ struct rz_client_op
     int last_err;
     char message[RATUSZ_ERRMSG_BYTES];
     uint32_t attempts, redirects, run_redirects, stale_refusals;
+    uint32_t timeouts; /* tries that got no reply in their time */
     uint32_t current_version;
     uint64_t err_case_id;
     ratusz_outcome *outcome; /* the caller's, may be NULL */
@@ -115,6 +116,7 @@ typedef struct rz_client_node
     rz_client_conn *conn; /* NULL when none */
     uint32_t fails;       /* connection failures in a row */
     uint64_t down_until_ms;
+    uint64_t suspect_until_ms; /* left a request unanswered */
 } rz_client_node;
 
 struct ratusz
