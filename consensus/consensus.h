@@ -11,9 +11,9 @@
  *  - the libuv environment for the real node: the group-commit log writer
  *    and a peer transport supplied by node/ (rz_transport).
  *
- * The raft 0.15 safety mitigations of DESIGN.md §4 (and a sixth the
- * simulator found) live in the io core (consensus/mitigate.c, reads in
- * replica.c); each has a test-only switch to turn it off
+ * The raft 0.15 safety mitigations of DESIGN.md §4 (and a sixth and a
+ * seventh the simulator found) live in the io core (consensus/mitigate.c, reads
+ * in replica.c); each has a test-only switch to turn it off
  * (rz_replica_options.mitigations_off) so the simulator can show that the
  * flaw is real.
  *

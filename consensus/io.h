@@ -11,7 +11,11 @@
  *    the appends that follow it: it is an operation in the same queue;
  *  - set_term / set_vote are durable on return (synchronous log store
  *    calls: term and vote are separate records from the entries);
- *  - send is best effort.
+ *  - snapshot_put(trailing) is an op in the same queue: trailing 0 replaces
+ *    the log (an installed snapshot), otherwise it compacts it; raft's
+ *    snapshot data is our descriptor (snapshot.h), never the state;
+ *  - send is best effort; InstallSnapshot and the state-transfer frames
+ *    go out as encoded frames (xfer.c).
  *
  * A backend executes queued disk operations in order and reports each with
  * rz_io__op_done; once one fails, every later one it already holds fails

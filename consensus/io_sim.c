@@ -412,6 +412,7 @@ static void disk_complete(sim_node *node)
     free(d);
     status = disk_exec(node, op);
     if (status != 0) {
+        /* A debugging aid only: it prints, it decides nothing. */
         if (getenv("RZ_SIM_DEBUG") != NULL) {
             fprintf(stderr, "n%llu disk op %d index %llu: %s (%s)\n",
                     (unsigned long long)node->id, op->type,

@@ -1,10 +1,8 @@
 /* storage/ bound to consensus's rz_sm (sm.h). */
 #include "node/sm.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ---- Over an rz_storage pointer ------------------------------------------ */
 
