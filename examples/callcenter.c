@@ -31,14 +31,21 @@ static void fail(const char *step, int rv, const ratusz_outcome *o)
             o != NULL ? o->message : "");
 }
 
-/* Splits "a,b,c" in place into at most MAX_ENDPOINTS pointers. */
+/* Splits "a,b,c" in place into at most MAX_ENDPOINTS pointers (plain
+ * C11: no strtok_r). */
 static size_t split_endpoints(char *list, const char *out[MAX_ENDPOINTS])
 {
     size_t n = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(list, ",", &save);
-         tok != NULL && n < MAX_ENDPOINTS; tok = strtok_r(NULL, ",", &save)) {
-        out[n++] = tok;
+    char *p = list;
+    while (p != NULL && *p != '\0' && n < MAX_ENDPOINTS) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL) {
+            *comma = '\0';
+        }
+        if (*p != '\0') {
+            out[n++] = p;
+        }
+        p = comma != NULL ? comma + 1 : NULL;
     }
     return n;
 }
