@@ -2,7 +2,8 @@
 # ops_recover (docs/operations.md, "Recovery from quorum loss"): all three
 # nodes die, two lose their data for good; `ratuszctl recover --dry-run`
 # names the survivor, `recover` forces a one-member configuration onto it,
-# it serves again with every case acknowledged before the loss, and a fresh
+# it serves again (after `compact` rewrote its state env) with every case
+# acknowledged before the loss, and a fresh
 # node re-joins with `member add` and ends up with the same state.
 set -u
 CTL=$1 RATUSZD=$2 PROBE=$3
@@ -33,7 +34,13 @@ for i in 1 2; do rm -f "$c/n$i/raft.mdb" "$c/n$i/state.mdb" "$c/n$i"/*.mdb-lock;
 echo $$ >"$c/n$survivor/ratuszd.pid"
 "$CTL" recover --data "$c/n$survivor" --members "3=127.0.0.1:1/127.0.0.1:2" \
     >/dev/null 2>&1 && fail "recover ran next to a live pid file"
+"$CTL" compact --data "$c/n$survivor" >/dev/null 2>&1 &&
+    fail "compact ran next to a live pid file"
 rm -f "$c/n$survivor/ratuszd.pid"
+# The stopped survivor's state env rewritten compacted: same index and
+# checksum (compact checks both), then recovered from.
+cmp=$("$CTL" compact --data "$c/n$survivor" --json) || fail "compact: $cmp"
+echo "$cmp" | grep -q '"compact":"ok"' || fail "compact: $cmp"
 "$CTL" recover --data "$c/n$survivor" --members "3=nonsense" >/dev/null 2>&1
 [ $? = 2 ] || fail "a bad --members is not a usage error"
 

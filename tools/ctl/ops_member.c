@@ -164,16 +164,17 @@ static int wait_caught_up(mctx *m, uint64_t id, const char *client_address)
         }
         if (!m->quiet && (rz_mono_ms() - last_print >= 1000 ||
                           (match >= target && applied >= target))) {
+            uint64_t have = applied < match ? applied : match;
+            double pct = target == 0 || have >= target
+                             ? 100.0
+                             : 100.0 * (double)have / (double)target;
             last_print = rz_mono_ms();
             fprintf(stderr,
-                    "node %llu catching up: match index %llu, applied %llu "
-                    "of %llu (%.0f%%)\n",
+                    "node %llu catching up: match index %llu, applied %llu, "
+                    "target %llu (%.0f%%)\n",
                     (unsigned long long)id, (unsigned long long)match,
                     (unsigned long long)applied, (unsigned long long)target,
-                    target
-                        ? 100.0 * (double)(applied < match ? applied : match) /
-                              (double)target
-                        : 100.0);
+                    pct);
         }
         if (match >= target && applied >= target) {
             rv = 0;

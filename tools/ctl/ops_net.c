@@ -591,9 +591,8 @@ int ops_leader_call(ops_conn *c, const ctl_where *w, uint32_t type,
         sleep_ms(backoff_ms);
         backoff_ms = backoff_ms < 200 ? backoff_ms * 2 : 200;
     }
-    if (errmsg != NULL && errmsg[0] == '\0') {
-        rz_errmsg_set(errmsg, "no leader answered: %s", rz_strerror(last));
-    }
+    rz_errmsg_set(errmsg, "no leader answered in time (last: %s)",
+                  rz_strerror(last));
     return RZ_ETIMEDOUT;
 }
 
