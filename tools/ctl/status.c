@@ -372,21 +372,23 @@ int ctl_member_main(int argc, char **argv)
     cluster_view *v;
     const ratusz_status_info *cfg;
     int rc = CTL_EXIT_OK;
-    if (argc < 2) {
-        fputs(member_usage, stderr);
-        return CTL_EXIT_USAGE;
-    }
-    if (ctl_is_help(argc - 1, argv + 1)) {
-        fputs(member_usage, stdout);
-        return CTL_EXIT_OK;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(member_usage, argc < 2 ? stderr : stdout);
+        /* add/promote/remove/replace live with the operations commands
+         * (ops_*.c, issue #7) when they are built in: their usage too. */
+        if (ctl_ops_member_main)
+            return ctl_ops_member_main(argc, argv);
+        return argc < 2 ? CTL_EXIT_USAGE : CTL_EXIT_OK;
     }
     if (strcmp(argv[1], "list")) {
-        /* add/promote/remove/replace live with the operations commands
-         * (ops_*.c, issue #7) when they are built in. */
         if (ctl_ops_member_main)
             return ctl_ops_member_main(argc, argv);
         return ctl_usage_err("member", "unknown subcommand '%s' (list)",
                              argv[1]);
+    }
+    if (ctl_is_help(argc - 1, argv + 1)) {
+        fputs(member_usage, stdout);
+        return CTL_EXIT_OK;
     }
     if ((rc = ctl_args_parse("member", argc - 2, argv + 2, o, CTL_O_COMMON, pos,
                              0, &n_pos)))
