@@ -1222,11 +1222,12 @@ static void on_change(void *arg, int status)
     } else {
         kv_uint(&b, "index", st.commit_index);
     }
-    req_answer(q, &b, true);
-    rz_buf_close(&b);
+    /* Logged before the answer, which frees q. */
     rz_log(RZ_LOG_INFO, "membership or leadership changed",
            "request=%s id=%llu", rz_req_type_name(q->r.type),
            (unsigned long long)q->r.member_id);
+    req_answer(q, &b, true);
+    rz_buf_close(&b);
 }
 
 /* RZ_EQUORUM if removing `id` leaves fewer live voters than a quorum of the
@@ -1662,6 +1663,7 @@ static void on_tick(uv_timer_t *t)
     rz_metrics_set(&srv->metrics, RZ_M_IS_LEADER,
                    st.state == RZ_REPLICA_LEADER);
     rz_metrics_set(&srv->metrics, RZ_M_TERM, (double)st.term);
+    rz_metrics_set(&srv->metrics, RZ_M_DISK_ALARM, srv->disk_alarm ? 1 : 0);
     /* Counters follow the replica's own totals. */
     if (st.xfers_sent > srv->xfers_sent) {
         rz_metrics_inc(&srv->metrics, RZ_M_SNAPSHOTS_SENT,
