@@ -57,11 +57,12 @@
  *                      or the node refused a value (message names the key)
  *   RATUSZ_EUTF8       a string is not valid UTF-8
  *   RATUSZ_ENOMEM      out of memory
- *   RATUSZ_ETIMEDOUT   the deadline passed (writes: outcome unknown, see
- *                      above)
- *   RATUSZ_EUNAVAILABLE no node could be reached, or none knew a leader, for
- *                      the whole deadline (also outcome unknown for writes
- *                      that reached a node); the message says why
+ *   RATUSZ_ETIMEDOUT   the deadline passed after the request had been sent
+ *                      at least once (writes: outcome unknown, see above)
+ *   RATUSZ_EUNAVAILABLE the deadline passed before the request could be
+ *                      sent to any node (nothing was applied); the
+ *                      outcome's message says why (connection refused,
+ *                      handshake timed out, ...)
  *   RATUSZ_EAUTH       the handshake failed (a node refused our credential:
  *                      wrong cluster, expired, revoked role) or the node's
  *                      credential is not of our cluster; not retried
@@ -343,7 +344,8 @@ typedef struct ratusz_call
     uint8_t request_id[RATUSZ_REQUEST_ID_BYTES];
     uint64_t actor_id; /* writes: person recorded on the events (< 2^63) */
     /* Set to send exactly once: no retries and no redirects (tests,
-     * diagnostics). */
+     * diagnostics); a retriable outcome (RATUSZ_ENOTLEADER, a lost
+     * connection, ...) is then returned as it is. */
     bool no_retry;
     ratusz_outcome *outcome; /* optional out; for async calls it must stay
                                 valid until the callback */
@@ -789,9 +791,11 @@ struct uv_loop_s;
 RATUSZ_API int ratusz_uv_open(struct uv_loop_s *loop,
                               const ratusz_options *opts, ratusz **h,
                               char *errmsg);
-/* Starts closing: pending calls get RATUSZ_ECANCELED, connections close;
- * `done` (may be NULL) runs on the loop once every handle of ours is
- * closed, after which the loop may be closed. */
+/* Starts closing: the callbacks of pending calls run with
+ * RATUSZ_ECANCELED before this returns (so do not call it from a callback
+ * that frees what those callbacks use), connections close; `done` (may be
+ * NULL) runs later on the loop once every handle of ours is closed and the
+ * handle is freed, after which the loop may be closed. Idempotent. */
 RATUSZ_API void ratusz_uv_close(ratusz *h, void (*done)(void *arg), void *arg);
 
 typedef void (*ratusz_created_cb)(void *arg, int status,

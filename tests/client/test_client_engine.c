@@ -333,6 +333,18 @@ static void test_redirect_resends_same_bytes(void **state)
     assert_int_equal(b.n_log, 2);
     assert_int_equal(oc.attempts, 1);
     close_uv(h);
+    /* A DNS name works as an endpoint too. */
+    {
+        char name[64];
+        snprintf(name, sizeof(name), "localhost%s", strrchr(b.addr, ':'));
+        eps[0] = name;
+        h = open_uv(eps, 1);
+        start_create(h, &call, &r);
+        run_until(&r, 5000);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(b.n_log, 3);
+        close_uv(h);
+    }
     node_stop(&a);
     node_stop(&b);
 }
