@@ -163,7 +163,8 @@ struct rz_server
 
 static void status_get(rz_server *srv, rz_replica_status *st)
 {
-    if (srv->rep != NULL) {
+    /* A replica that is closing is not asked (its io is going away). */
+    if (srv->rep != NULL && !srv->replica_closing) {
         rz_replica_status_get(srv->rep, st);
     } else {
         memset(st, 0, sizeof(*st));

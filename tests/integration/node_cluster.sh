@@ -32,7 +32,7 @@ on $L agent creates 5 first >"$D/ids" || fail "creates on the leader"
 out=$(on $F agent call 4 case_id=u:1)
 echo "$out" | grep -q RZ_ENOTLEADER || fail "linearizable read on a follower: $out"
 ok=0
-for i in $(seq 1 20); do
+for i in $(seq 1 60); do
     out=$(on $F agent call 4 case_id=u:5 history=b:false max_stale_ms=u:2000)
     echo "$out" | grep -q '"stale_ms"' && { ok=1; break; }
     sleep 0.05
@@ -58,7 +58,7 @@ checksums() {
     done
 }
 ok=0
-for i in $(seq 1 50); do
+for i in $(seq 1 100); do
     if [ "$(checksums | awk '{print $1}' | sort -u | wc -l)" = 1 ]; then
         ok=1
         break
@@ -79,7 +79,7 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 kill -CONT "$(rz_node_pid $F)" "$(rz_node_pid $G)"
 echo "$out" | grep -q RZ_ETIMEDOUT || fail "no timeout with the followers paused: $out"
 [ $ms -lt 2000 ] || fail "the timeout took $ms ms"
-L=$(rz_cluster_wait_leader 5)
+L=$(rz_cluster_wait_leader 10)
 F=$((L % 3 + 1))
 G=$((F % 3 + 1))
 a=$(on $L agent --request-id $RID call 3 description=s:once | field case_id)
@@ -95,7 +95,7 @@ stop_ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$RZ_EXIT_STATUS" = 0 ] || fail "SIGTERM exit status $RZ_EXIT_STATUS"
 grep -q 'msg="leadership handed over" status=RZ_OK' "$D/c/n$L/ratuszd.log" ||
     fail "no hand-over in node $L's log"
-N=$(rz_cluster_wait_leader 5 $L) || fail "no new leader"
+N=$(rz_cluster_wait_leader 10 $L) || fail "no new leader"
 echo "SIGTERM of the leader: exit after $stop_ms ms, new leader $N after $((($(date +%s%N) - t0) / 1000000)) ms"
 on $N agent creates 1 after >/dev/null || fail "the new leader does not serve writes"
 for id in $(cat "$D/ids"); do
@@ -107,7 +107,7 @@ echo "$RZ_HTTP_BODY" | grep -q '^ratusz_server_leader_changes_seen_total [2-9]' 
     fail "leader changes not counted on node $N"
 rz_node_start $L || fail "restart of node $L"
 ok=0
-for i in $(seq 1 50); do
+for i in $(seq 1 100); do
     rz_node_ready $L && { ok=1; break; }
     sleep 0.1
 done

@@ -41,7 +41,7 @@ out=$(on $L operator call 20 id=u:4 address=s:$addr4)
 echo "$out" | grep -q '"type":64,"body":{"index":' || fail "MEMBER_ADD: $out"
 [ "$(voters $L)" = 3 ] || fail "a new member must not vote yet"
 ok=0
-for i in $(seq 1 50); do
+for i in $(seq 1 100); do
     out=$(on 4 agent call 4 case_id=u:5 history=b:false max_stale_ms=u:5000)
     echo "$out" | grep -q '"description":"before 4"' && { ok=1; break; }
     sleep 0.1
@@ -54,7 +54,7 @@ echo "$out" | grep -q '"index"' || fail "MEMBER_PROMOTE: $out"
 # Leadership to a named node.
 out=$(on $L operator call 23 id=u:$F)
 echo "$out" | grep -q "\"leader_id\":$F" || fail "LEADER_TRANSFER to $F: $out"
-[ "$(rz_cluster_wait_leader 5)" = "$F" ] || fail "node $F does not lead"
+[ "$(rz_cluster_wait_leader 10)" = "$F" ] || fail "node $F does not lead"
 
 # Removing node 4 while all are live keeps a quorum: done.
 out=$(on $F operator call 22 id=u:4)
