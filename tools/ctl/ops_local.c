@@ -58,6 +58,21 @@ void ops_ratuszd_path(const char *flag, char *out, size_t size)
             }
         }
     }
+    /* Bounded by the entries of PATH. */
+    {
+        const char *path = getenv("PATH");
+        while (path != NULL && *path) {
+            const char *colon = strchr(path, ':');
+            size_t len = colon ? (size_t)(colon - path) : strlen(path);
+            if (len > 0 &&
+                (size_t)snprintf(out, size, "%.*s/ratuszd", (int)len, path) <
+                    size &&
+                access(out, X_OK) == 0) {
+                return;
+            }
+            path = colon ? colon + 1 : NULL;
+        }
+    }
     snprintf(out, size, "ratuszd");
 }
 
