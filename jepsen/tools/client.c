@@ -671,10 +671,13 @@ static int admin(client *c)
         ratusz_case_new cn;
         ratusz_created cr;
         ratusz_case_new_init(&cn);
-        cn.description = "jepsen register";
+        cn.description = "jepsen-register";
         ADMIN_RETRY(ratusz_case_create(c->h, &call, &cn, &cr));
         if (err == 0) {
-            printf("%" PRIu64 "\n", cr.case_id);
+            printf("%" PRIu64 " %s %u\n", cr.case_id,
+                   cr.status <= RATUSZ_STATUS_CLOSED ? status_names[cr.status]
+                                                     : "?",
+                   cr.version);
         }
     } else if (strcmp(cmd, "list") == 0 && ac == 1) {
         return admin_list(c, av[0]);
