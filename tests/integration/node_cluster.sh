@@ -79,12 +79,29 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 kill -CONT "$(rz_node_pid $F)" "$(rz_node_pid $G)"
 echo "$out" | grep -q RZ_ETIMEDOUT || fail "no timeout with the followers paused: $out"
 [ $ms -lt 2000 ] || fail "the timeout took $ms ms"
+# create_on_leader [PROBE ARGS...]: a create sent to whoever leads, retried
+# (same request id when one is given) until it is answered.
+create_on_leader() {
+    local i out l
+    for i in $(seq 1 100); do
+        l=$(rz_cluster_leader)
+        if [ -n "$l" ]; then
+            out=$(on "$l" agent "$@")
+            if echo "$out" | grep -q '"type":64'; then
+                echo "$out" | field case_id
+                return 0
+            fi
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+a=$(create_on_leader --request-id $RID call 3 description=s:once)
+b=$(create_on_leader --request-id $RID call 3 description=s:once)
+c=$(create_on_leader call 3 description=s:next)
 L=$(rz_cluster_wait_leader 10)
 F=$((L % 3 + 1))
 G=$((F % 3 + 1))
-a=$(on $L agent --request-id $RID call 3 description=s:once | field case_id)
-b=$(on $L agent --request-id $RID call 3 description=s:once | field case_id)
-c=$(on $L agent call 3 description=s:next | field case_id)
 [ -n "$a" ] && [ "$a" = "$b" ] && [ "$c" = $((a + 1)) ] ||
     fail "retries with one request id: $a $b, next create $c"
 
