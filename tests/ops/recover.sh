@@ -46,7 +46,9 @@ echo "$cmp" | grep -q '"compact":"ok"' || fail "compact: $cmp"
 
 dry=$("$CTL" recover --dry-run --data "$c/n1,$c/n$survivor") || fail "dry run: $dry"
 echo "$dry"
-echo "$dry" | grep "n$survivor " | grep -q 'use this one' || fail "dry run did not pick the survivor"
+echo "$dry" | grep "n$survivor " | grep -q "use this one" || fail "dry run did not pick the survivor"
+echo "$dry" | grep "n1 " | grep -q "no state env" || fail "dry run did not report the lost dir"
+[ -e "$c/n1/state.mdb" ] && fail "the dry run created a state env"
 
 m="$survivor=127.0.0.1:$((B + 100 + survivor))/127.0.0.1:$((B + survivor))"
 "$CTL" recover --data "$c/n$survivor" --members "$m" || fail "recover failed"

@@ -206,7 +206,16 @@ static int state_measure(const char *dir, backup_header *h, char *errmsg)
 {
     rz_storage *s = NULL;
     uint8_t scan[32];
-    int rv = rz_storage_open(dir, NULL, &s, errmsg);
+    char path[CTL_PATH_BYTES + 32];
+    struct stat st;
+    int rv;
+    /* rz_storage_open would create a missing env: a measurement must not. */
+    snprintf(path, sizeof path, "%s/state.mdb", dir);
+    if (stat(path, &st) != 0) {
+        rz_errmsg_set(errmsg, "no state env at %s", path);
+        return RZ_ENOTFOUND;
+    }
+    rv = rz_storage_open(dir, NULL, &s, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -529,6 +538,142 @@ int ctl_backup_main(int argc, char **argv)
 
 /* ---- recover ------------------------------------------------------------ */
 
+/* The raft log of a stopped node: current term, last index and the last
+ * entry's term, read by opening a replica on a COPY of its raft.mdb (so
+ * nothing of the node's own files is touched), with an id that is not in
+ * any configuration (a non-member never campaigns) and a transport that
+ * sends nothing. */
+typedef struct log_info
+{
+    uint64_t term;
+    uint64_t last_index;
+    uint64_t last_term; /* 0 when the last entry is inside a snapshot */
+} log_info;
+
+static int no_send(void *data, uint64_t to_id, const char *to_address,
+                   const void *frame, size_t len)
+{
+    (void)data;
+    (void)to_id;
+    (void)to_address;
+    (void)frame;
+    (void)len;
+    return 0;
+}
+
+static int no_apply(void *data, const rz_sm_entry *entries, size_t n,
+                    rz_buf *results)
+{
+    /* Nothing is ever committed to a non-member that hears no leader. */
+    (void)data;
+    (void)entries;
+    (void)n;
+    (void)results;
+    return RZ_EIO;
+}
+
+static uint64_t fixed_applied(void *data)
+{
+    return *(const uint64_t *)data;
+}
+
+static void set_flag(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+static int file_copy(const char *from, const char *to)
+{
+    struct stat st;
+    uint8_t hash[32];
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int out;
+    int rv;
+    if (in < 0 || fstat(in, &st) != 0) {
+        if (in >= 0) {
+            close(in);
+        }
+        return RZ_ENOTFOUND;
+    }
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+        close(in);
+        return RZ_EIO;
+    }
+    rv = copy_hash(in, out, (uint64_t)st.st_size, hash);
+    close(in);
+    close(out);
+    return rv;
+}
+
+static int log_info_read(const char *dir, uint64_t applied, log_info *out,
+                         char *errmsg)
+{
+    char scratch[CTL_PATH_BYTES];
+    char from[CTL_PATH_BYTES + 32], to[CTL_PATH_BYTES + 32];
+    rz_transport t = {NULL, no_send};
+    rz_replica_options o;
+    rz_replica_status st;
+    rz_replica *r = NULL;
+    uv_loop_t loop;
+    bool closed = false;
+    int rv;
+    memset(out, 0, sizeof *out);
+    snprintf(scratch, sizeof scratch, "%s/ratusz-recover-XXXXXX",
+             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(scratch) == NULL) {
+        rz_errmsg_set(errmsg, "mkdtemp: %s", strerror(errno));
+        return RZ_EIO;
+    }
+    snprintf(from, sizeof from, "%s/raft.mdb", dir);
+    snprintf(to, sizeof to, "%s/raft.mdb", scratch);
+    rv = file_copy(from, to);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "no raft log at %s", from);
+        goto out;
+    }
+    if (uv_loop_init(&loop) != 0) {
+        rv = RZ_EIO;
+        goto out;
+    }
+    memset(&o, 0, sizeof o);
+    o.id = UINT64_C(0x7fffffffffff0001); /* in no configuration */
+    o.address = "127.0.0.1:1/127.0.0.1:1";
+    o.dir = scratch;
+    o.sm.data = &applied;
+    o.sm.apply_batch = no_apply;
+    o.sm.applied_index = fixed_applied;
+    o.election_timeout_ms = 60000;
+    rv = rz_replica_open_uv(&loop, &t, &o, &r, errmsg);
+    if (rv == 0) {
+        const void *data;
+        size_t len;
+        rz_replica_status_get(r, &st);
+        out->term = st.term;
+        out->last_index = st.last_index;
+        if (st.last_index > 0 &&
+            rz_replica_log_entry(r, st.last_index, &out->last_term, &data,
+                                 &len) != 0) {
+            out->last_term = 0;
+        }
+        rz_replica_close(r, set_flag, &closed);
+    } else {
+        closed = true; /* a failed open frees itself on the loop */
+    }
+    /* Bounded: closing takes a few loop iterations (the log writer's
+     * thread and the timers). */
+    for (int i = 0; i < 100000 && uv_run(&loop, UV_RUN_ONCE) != 0; i++) {
+    }
+    (void)closed;
+    (void)uv_loop_close(&loop);
+out:
+    (void)unlink(to);
+    snprintf(to, sizeof to, "%s/raft.mdb-lock", scratch);
+    (void)unlink(to);
+    (void)rmdir(scratch);
+    return rv;
+}
+
 /* True when <dir>/ratuszd.pid names a live process. */
 static bool node_running(const char *dir)
 {
@@ -676,14 +821,25 @@ int ctl_recover_main(int argc, char **argv)
         uint64_t best_index = 0;
         backup_header h[CTL_MAX_ENDPOINTS];
         int res[CTL_MAX_ENDPOINTS];
+        log_info li[CTL_MAX_ENDPOINTS];
         char err[CTL_MAX_ENDPOINTS][RZ_ERRMSG_BYTES];
         for (size_t i = 0; i < n_dirs; i++) {
             memset(&h[i], 0, sizeof h[i]);
             err[i][0] = '\0';
             node_identity_of(dir[i], &h[i]);
             res[i] = state_measure(dir[i], &h[i], err[i]);
+            if (res[i] == 0) {
+                res[i] =
+                    log_info_read(dir[i], h[i].applied_index, &li[i], err[i]);
+            }
+            /* Raft's own order (§5.4.1): the higher last term, then the
+             * longer log; the applied index breaks ties. */
             if (res[i] == 0 &&
-                (best == SIZE_MAX || h[i].applied_index > best_index)) {
+                (best == SIZE_MAX || li[i].last_term > li[best].last_term ||
+                 (li[i].last_term == li[best].last_term &&
+                  (li[i].last_index > li[best].last_index ||
+                   (li[i].last_index == li[best].last_index &&
+                    h[i].applied_index > best_index))))) {
                 best = i;
                 best_index = h[i].applied_index;
             }
@@ -700,14 +856,21 @@ int ctl_recover_main(int argc, char **argv)
                 if (res[i] == 0) {
                     ctl_json_u64(&j, "node_id", h[i].node_id);
                     ctl_json_u64(&j, "applied_index", h[i].applied_index);
+                    ctl_json_u64(&j, "term", li[i].term);
+                    ctl_json_u64(&j, "last_log_term", li[i].last_term);
+                    ctl_json_u64(&j, "last_log_index", li[i].last_index);
                 } else {
                     ctl_json_str(&j, "error", err[i]);
                 }
                 ctl_json_bool(&j, "use", i == best);
                 ctl_json_obj_end(&j);
             } else if (res[i] == 0) {
-                printf("%-40s node %-4llu applied index %-10llu%s\n", dir[i],
-                       (unsigned long long)h[i].node_id,
+                printf("%-32s node %-3llu term %-4llu last log term %-4llu "
+                       "index %-9llu applied %-9llu%s\n",
+                       dir[i], (unsigned long long)h[i].node_id,
+                       (unsigned long long)li[i].term,
+                       (unsigned long long)li[i].last_term,
+                       (unsigned long long)li[i].last_index,
                        (unsigned long long)h[i].applied_index,
                        i == best ? "  <- use this one" : "");
             } else {
