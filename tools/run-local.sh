@@ -110,7 +110,8 @@ vabs=$(cd "$var" && pwd)
 
 if [ -e "$vabs/run.pid" ]; then
     old=$(cat "$vabs/run.pid" 2>/dev/null)
-    if [ -n "$old" ] && kill -0 "$old" 2>/dev/null; then
+    # (a recycled pid of another program does not count)
+    if [ -n "$old" ] && grep -q run-local "/proc/$old/cmdline" 2>/dev/null; then
         die "a cluster on $var is already running (pid $old); stop it with Ctrl-C there first."
     fi
 fi
