@@ -15,8 +15,8 @@
  * the reader, and starts it again from where it stopped once the reader is
  * below the low mark: memory stays bounded without pausing the connection
  * that other calls share. */
-#define WATCH_QUEUE_HIGH_EVENTS 4000u
-#define WATCH_QUEUE_LOW_EVENTS 1000u
+#define WATCH_QUEUE_HIGH_EVENTS 1000u
+#define WATCH_QUEUE_LOW_EVENTS 250u
 
 typedef int (*decode_fn)(const uint8_t *body, size_t n, void *out);
 

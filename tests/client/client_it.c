@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -582,7 +583,7 @@ typedef struct chaos_thread
     pthread_t t;
     ratusz *h;
     int index;
-    volatile int *stop;
+    atomic_int *stop;
     size_t acked;
     size_t retried_unknown; /* ETIMEDOUT/EUNAVAILABLE, retried */
     uint64_t *case_ids;     /* per sequence number */
@@ -593,7 +594,8 @@ static void *chaos_main(void *arg)
 {
     chaos_thread *ct = arg;
     uint64_t last_ack = mono_ms();
-    for (size_t seq = 0; seq < CHAOS_MAX_PER_THREAD && !*ct->stop; seq++) {
+    for (size_t seq = 0; seq < CHAOS_MAX_PER_THREAD && !atomic_load(ct->stop);
+         seq++) {
         ratusz_created cr;
         ratusz_outcome oc;
         ratusz_call call;
@@ -670,7 +672,7 @@ static void phase_chaos(void)
     ratusz *op = open_h(path_of("operator.identity"), NULL, 0, 5000);
     ratusz *ag = open_h(path_of("agent.identity"), NULL, 0, 5000);
     chaos_thread th[CHAOS_THREADS];
-    volatile int stop = 0;
+    atomic_int stop = 0;
     size_t leader = find_leader(op, 10000, 0);
     size_t next;
     size_t total = 0;
@@ -700,7 +702,7 @@ static void phase_chaos(void)
     printf("chaos: n%zu killed, n%zu leads after %llu ms\n", leader, next,
            (unsigned long long)(mono_ms() - t_kill));
     sleep_ms(1500);
-    stop = 1;
+    atomic_store(&stop, 1);
     for (int i = 0; i < CHAOS_THREADS; i++) {
         pthread_join(th[i].t, NULL);
         total += th[i].acked;
@@ -891,6 +893,9 @@ static void phase_watch(void)
     ag = open_h(path_of("agent.identity"), NULL, 0, 10000);
     rv = ratusz_watch_open(wh, NULL, 1, 0, &w);
     CHECK(rv == 0, "watch open: %s", ratusz_errname(rv));
+    /* A slow reader: over a thousand events pile up, so the watch stops
+     * its stream and starts it again as the reader catches up. */
+    sleep_ms(1500);
     {
         uint64_t last_case = 0;
         uint64_t until = mono_ms() + 30000;
