@@ -112,7 +112,12 @@ enum {
      * an uncommitted configuration whose committed predecessor was
      * compacted away without crashing raft (mitigate.c). */
     RZ_MITIGATE_CONF_ROLLBACK = 1u << 5,
-    RZ_MITIGATE_ALL = 0x3fu
+    /* (8) found by the leader-kill drill: a follower that has not heard
+     * from its leader for an election timeout takes part in an election
+     * (raft 0.15 refuses votes as long as it remembers a leader, so every
+     * fail-over took two election rounds). */
+    RZ_MITIGATE_STICKY_TIMEOUT = 1u << 6,
+    RZ_MITIGATE_ALL = 0x7fu
 };
 
 /* ---------------------------------------------------------------------------

@@ -238,7 +238,8 @@ typedef struct rz_io_core
     uint64_t stat_results_dropped;
     uint64_t stat_votes_held;
     uint64_t stat_votes_dropped;
-    uint64_t stat_rollbacks; /* mitigation 7 rolled back a configuration */
+    uint64_t stat_votes_unstuck; /* mitigation 8 applied */
+    uint64_t stat_rollbacks;     /* mitigation 7 rolled back a configuration */
     uint64_t stat_rollbacks_dropped;
 } rz_io_core;
 
@@ -299,6 +300,8 @@ bool rz_mitigate__result_cap(rz_io_core *core, struct raft_message *m);
 /* (6): false when an incoming RequestVote must be dropped (one vote per
  * term even for a transfer target). */
 bool rz_mitigate__vote_once(rz_io_core *core, const struct raft_message *m);
+/* Mitigation 8: may set a RequestVote's disrupt_leader flag. */
+void rz_mitigate__sticky_timeout(rz_io_core *core, struct raft_message *m);
 /* (7): before an AppendEntries reaches raft, rolls back an uncommitted
  * configuration whose committed predecessor is no longer in raft's log;
  * false when the message must be dropped. */

@@ -885,6 +885,8 @@ void rz_io__recv(rz_io_core *core, struct raft_message *msg)
         core->ctx.end = msg->install_snapshot.last_index;
     } else if (!rz_mitigate__vote_once(core, msg)) {
         return;
+    } else {
+        rz_mitigate__sticky_timeout(core, msg);
     }
     core->recv_cb(&core->io, msg);
     core->ctx.valid = false;

@@ -233,6 +233,43 @@ bool rz_mitigate__vote_once(rz_io_core *core, const struct raft_message *m)
     return true;
 }
 
+/* Mitigation 8, found by the leader-kill drill (not in DESIGN.md). Raft
+ * thesis §4.2.3 (disruptive servers): "if a server receives a RequestVote
+ * request within the MINIMUM ELECTION TIMEOUT of hearing from a current
+ * leader, it does not update its term or grant its vote". raft 0.15
+ * (recvRequestVote) refuses instead for as long as a follower remembers a
+ * leader at all, and forgets it only when its own election timer fires. When
+ * a leader dies, the follower whose timer fires first campaigns, the other
+ * refuses it (its timer, started by the same last heartbeat, has not fired
+ * yet), then campaigns in the same term itself and is refused in turn: the
+ * first round always fails and a fail-over takes two rounds (measured: 3 s
+ * of client-visible outage with a 1 s election timeout). Later releases
+ * made the check time-based. So the io applies the thesis rule: a follower
+ * whose last contact with its leader (raft's election timer start, reset by
+ * every AppendEntries of the current leader) is at least the election
+ * timeout old treats the RequestVote as if the candidate had permission to
+ * disrupt the leader; every other check of raft (term, log up to date, one
+ * vote per term) still applies. A follower that hears its leader keeps
+ * refusing, so a removed or partitioned server still cannot disrupt a
+ * healthy cluster. */
+void rz_mitigate__sticky_timeout(rz_io_core *core, struct raft_message *m)
+{
+    struct raft *r = core->io.data;
+    raft_time now;
+
+    if (is_off(core, RZ_MITIGATE_STICKY_TIMEOUT) ||
+        m->type != RAFT_IO_REQUEST_VOTE || m->request_vote.disrupt_leader ||
+        r->state != RAFT_FOLLOWER || r->follower_state.current_leader.id == 0) {
+        return;
+    }
+    now = r->io->time(r->io);
+    if (now >= r->election_timer_start &&
+        now - r->election_timer_start >= r->election_timeout) {
+        m->request_vote.disrupt_leader = true;
+        core->stat_votes_unstuck++;
+    }
+}
+
 /* ---- Mitigation 7: configuration rollback past a compacted entry -------- */
 
 static uint64_t log_count(const struct raft_log *l)

@@ -55,9 +55,10 @@ static const key_def keys[] = {
      "true", 0, 1,
      "bootstrap an empty log with cluster.members when this node is one "
      "of them (true/false)"},
-    U64("raft", election_timeout_ms, "1000", 100, 60000,
-        "election timeout in milliseconds"),
-    U64("raft", heartbeat_timeout_ms, "100", 10, 10000,
+    U64("raft", election_timeout_ms, "500", 100, 60000,
+        "election timeout in milliseconds (raft waits 1-2x this without a "
+        "leader before it campaigns; see docs/operations.md)"),
+    U64("raft", heartbeat_timeout_ms, "50", 10, 10000,
         "leader heartbeat interval in milliseconds (below the election "
         "timeout)"),
     U64("raft", snapshot_threshold, "100000", 16, UINT32_MAX,
