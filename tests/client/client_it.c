@@ -424,8 +424,28 @@ static size_t raw_exchange(const char *ep, const void *p, size_t n,
     return got;
 }
 
+/* A client that connects and never starts the handshake. */
+typedef struct silent_client
+{
+    pthread_t t;
+    size_t got;
+    uint8_t reply[16];
+    uint64_t ms;
+} silent_client;
+
+static void *silent_main(void *arg)
+{
+    silent_client *sc = arg;
+    uint64_t t0 = mono_ms();
+    sc->got = raw_exchange(g_ep[2 % g_n], NULL, 0, sc->reply, sizeof(sc->reply),
+                           8000);
+    sc->ms = mono_ms() - t0;
+    return NULL;
+}
+
 static void phase_auth(void)
 {
+    silent_client sc;
     static const char *const refuse_names[] = {"foreign", "expired"};
     rz_cluster_key key;
     rz_cluster_key foreign;
@@ -444,23 +464,30 @@ static void phase_auth(void)
     CHECK(rz_cluster_key_read(path_of("keys/cluster.key"), &key, errmsg) == 0,
           "cluster key: %s", errmsg);
 
-    /* 1. No handshake at all: garbage bytes. The node answers one error
-     * frame "handshake failed" (00 00 00 02 EE 01) and closes. */
+    /* 0. No handshake at all: the node gives up after its handshake time
+     * (5 s) with error frame 4. Runs while the checks below go on. */
+    memset(&sc, 0, sizeof(sc));
+    CHECK(pthread_create(&sc.t, NULL, silent_main, &sc) == 0, "thread");
+    /* 1. Garbage instead of a handshake: the node answers one error frame
+     * and closes: "too big" (3) for text whose first bytes read as a huge
+     * length, "handshake failed" (1) for a frame of HELLO's size that is
+     * not a HELLO. */
     {
         static const char garbage[] = "GET / HTTP/1.0\r\n\r\nxxxxxxxxxxxxxxxx";
+        uint8_t hello[54];
         got = raw_exchange(g_ep[0], garbage, sizeof(garbage), reply,
                            sizeof(reply), 3000);
-        CHECK(got >= 6 && reply[3] == 2 && reply[4] == 0xEE,
-              "garbage got %zu bytes back, not an error frame", got);
-        printf("auth: garbage before a handshake: error frame code %u, "
-               "closed\n",
-               (unsigned)reply[5]);
-        /* A length prefix announcing 1 GiB. */
-        static const uint8_t big[] = {0x40, 0, 0, 0, 1, 2, 3};
-        got =
-            raw_exchange(g_ep[1], big, sizeof(big), reply, sizeof(reply), 3000);
-        CHECK(got >= 6 && reply[4] == 0xEE,
-              "a 1 GiB length prefix got %zu bytes back", got);
+        CHECK(got >= 6 && reply[3] == 2 && reply[4] == 0xEE && reply[5] == 3,
+              "garbage got %zu bytes back, not error frame 3", got);
+        memset(hello, 0x5a, sizeof(hello));
+        hello[0] = hello[1] = hello[2] = 0;
+        hello[3] = 50;
+        got = raw_exchange(g_ep[1], hello, sizeof(hello), reply, sizeof(reply),
+                           3000);
+        CHECK(got >= 6 && reply[4] == 0xEE && reply[5] == 1,
+              "a bogus HELLO got %zu bytes back, not error frame 1", got);
+        printf("auth: garbage before a handshake: error frame 3 (too big) "
+               "or 1 (handshake failed), then closed\n");
     }
 
     /* 2. A credential of another cluster. */
@@ -567,6 +594,13 @@ static void phase_auth(void)
               ratusz_errname(rv));
     }
     ratusz_close(h);
+    pthread_join(sc.t, NULL);
+    CHECK(sc.got >= 6 && sc.reply[4] == 0xEE && sc.reply[5] == 4,
+          "a silent client got %zu bytes back in %llu ms, not error frame 4",
+          sc.got, (unsigned long long)sc.ms);
+    printf("auth: a client that never starts the handshake: error frame 4 "
+           "after %llu ms\n",
+           (unsigned long long)sc.ms);
     printf("auth: roles enforced; all nodes still serve\n");
 }
 
