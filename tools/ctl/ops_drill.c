@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/ratusz.h"
 #include "ops.h"
 #include "out.h"
 
@@ -80,6 +81,7 @@ typedef struct drill
     unsigned rounds;
     unsigned writers;
     unsigned rate; /* writes per second, all writers together */
+    bool raw;      /* writers use ops_conn instead of libratusz */
     uint32_t partition_ms;
     uint64_t run_id;
     ctl_where w;
@@ -236,10 +238,77 @@ static int write_one(drill *d, ops_conn *c, char *target, uint32_t wi,
     return result;
 }
 
+#ifdef RZ_CTL_HAVE_CLIENT
+/* The same write through libratusz, as a front end does it: the library
+ * follows redirects and retries with one request_id until the call's
+ * deadline; a call that ends without an answer is retried with the
+ * outcome's request_id (still the same case) until WRITE_GIVE_UP_MS. */
+static int write_one_lib(drill *d, ratusz *h, uint32_t wi, uint32_t seq,
+                         uint64_t *case_id)
+{
+    char tag[96];
+    uint64_t give_up = rz_mono_ms() + WRITE_GIVE_UP_MS;
+    ratusz_case_new cn;
+    ratusz_call call;
+    ratusz_outcome oc;
+    ratusz_created cr;
+    tag_make(d, wi, seq, tag, sizeof tag);
+    ratusz_case_new_init(&cn);
+    cn.description = tag;
+    cn.channel = (ratusz_channel)7; /* INTERNAL */
+    memset(&call, 0, sizeof call);
+    call.timeout_ms = 5000;
+    call.outcome = &oc;
+    /* Bounded by give_up. */
+    while (rz_mono_ms() < give_up) {
+        uint64_t started = rz_mono_ms();
+        int rv = ratusz_case_create(h, &call, &cn, &cr);
+        if (rz_mono_ms() - started > WRITE_SLOW_MS || oc.attempts > 1) {
+            note_error(d, started);
+        }
+        if (rv == 0) {
+            *case_id = cr.case_id;
+            return 1;
+        }
+        if (!ops_retryable(rv) && rv != RATUSZ_EUNAVAILABLE) {
+            pthread_mutex_lock(&d->mu);
+            if (d->rejected++ == 0) {
+                snprintf(d->first_reject, sizeof d->first_reject, "%s: %.160s",
+                         rz_errname(rv), oc.message);
+            }
+            pthread_mutex_unlock(&d->mu);
+            return 0;
+        }
+        memcpy(call.request_id, oc.request_id, sizeof call.request_id);
+    }
+    return -1;
+}
+#endif
+
 static void *writer_main(void *arg)
 {
     writer *wr = arg;
     drill *d = wr->d;
+#ifdef RZ_CTL_HAVE_CLIENT
+    ratusz *h = NULL;
+    if (!d->raw) {
+        const char *eps[CTL_MAX_ENDPOINTS];
+        ratusz_options o;
+        char errmsg[RATUSZ_ERRMSG_BYTES];
+        for (size_t i = 0; i < d->w.n; i++) {
+            eps[i] = d->w.ep[i].client;
+        }
+        memset(&o, 0, sizeof o);
+        o.endpoints = eps;
+        o.n_endpoints = d->w.n;
+        o.identity_path = d->w.identity;
+        o.connect_timeout_ms = 300;
+        if (ratusz_open(&o, &h, errmsg) != 0) {
+            fprintf(stderr, "ratuszctl drill: libratusz: %s\n", errmsg);
+            return NULL;
+        }
+    }
+#endif
     ops_conn c;
     char target[CTL_ADDR_BYTES];
     uint64_t period_ms = (uint64_t)d->writers * 1000u / d->rate;
@@ -256,7 +325,14 @@ static void *writer_main(void *arg)
         }
         /* A steady rate: a slow write is not followed by a burst. */
         next = (now > next ? now : next) + period_ms;
-        res = write_one(d, &c, target, wr->index, seq, &case_id);
+#ifdef RZ_CTL_HAVE_CLIENT
+        if (h != NULL) {
+            res = write_one_lib(d, h, wr->index, seq, &case_id);
+        } else
+#endif
+        {
+            res = write_one(d, &c, target, wr->index, seq, &case_id);
+        }
         pthread_mutex_lock(&d->mu);
         if (res == 1) {
             if (d->n_acks == d->cap_acks) {
@@ -274,6 +350,9 @@ static void *writer_main(void *arg)
         seq++;
     }
     ops_conn_close(&c);
+#ifdef RZ_CTL_HAVE_CLIENT
+    ratusz_close(h);
+#endif
     return NULL;
 }
 
@@ -753,6 +832,7 @@ static void drill_usage(FILE *f)
         "         [--election-timeout-ms MS] [--keep]] [--yes] [--json]\n"
         "         [--writers N] [--rate PER_S] [--partition-ms MS]\n"
         "         [--endpoints H:P,...] [--identity FILE] [--var DIR]\n"
+        "         [--client lib|raw]\n"
         "Writes cases at a steady rate while each round injects a fault, "
         "then checks\nthat every acknowledged case exists exactly once and "
         "that all replicas agree.\n"
@@ -767,6 +847,8 @@ static void drill_usage(FILE *f)
         "  follower-kill     kill -9 a follower, restart it\n"
         "  rolling-restart   SIGTERM + restart every node in turn, the "
         "leader last\n"
+        "Writers use libratusz as a front end does (--client lib, the "
+        "default), or\nratuszctl's own one-request client (--client raw).\n"
         "--local runs a throw-away 3-node cluster on 127.0.0.1 (ports "
         "base+1..3,\nbase+11..13, base+21..23; default base 19500) and "
         "removes it afterwards.\n"
@@ -924,6 +1006,7 @@ int ctl_drill_main(int argc, char **argv)
         O_EP,
         O_ID,
         O_VAR,
+        O_CLIENT,
         O_N
     };
     ctl_opt opts[O_N] = {{"--rounds", true, NULL, false},
@@ -939,7 +1022,8 @@ int ctl_drill_main(int argc, char **argv)
                          {"--partition-ms", true, NULL, false},
                          {"--endpoints", true, NULL, false},
                          {"--identity", true, NULL, false},
-                         {"--var", true, NULL, false}};
+                         {"--var", true, NULL, false},
+                         {"--client", true, NULL, false}};
     const char *pos[1];
     size_t n_pos;
     uint64_t v;
@@ -995,6 +1079,16 @@ int ctl_drill_main(int argc, char **argv)
     NUM_OPT(O_BASE, 1024, 65000, d->local.base_port)
     NUM_OPT(O_ET, 100, 60000, d->local.election_timeout_ms)
 #undef NUM_OPT
+    if (opts[O_CLIENT].seen && strcmp(opts[O_CLIENT].value, "lib") != 0 &&
+        strcmp(opts[O_CLIENT].value, "raw") != 0) {
+        free(d);
+        return ctl_usage_err("drill", "--client is lib or raw");
+    }
+#ifdef RZ_CTL_HAVE_CLIENT
+    d->raw = opts[O_CLIENT].seen && !strcmp(opts[O_CLIENT].value, "raw");
+#else
+    d->raw = true;
+#endif
     if (d->rate < d->writers) {
         d->rate = d->writers;
     }
