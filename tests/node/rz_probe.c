@@ -18,6 +18,7 @@
  *     creates N [PREFIX]            N CASE_CREATEs one after another; prints
  *                                   each case id; exit 3 at the first error.
  *     comments N CASE BYTES         N comments of BYTES bytes on case CASE.
+ *     gets N CASE                   N linearizable CASE_GETs (no history).
  *     watch-slow FROM PAUSE_MS N    WATCH from FROM, read nothing for
  *                                   PAUSE_MS, then read until N events;
  *                                   prints "events=N in_order=yes|no".
@@ -298,6 +299,30 @@ static int do_comments(rzc *c, uint64_t n, uint64_t case_id, size_t bytes,
     return rv == 0 ? 0 : (rv == 3 ? 3 : 1);
 }
 
+static int do_gets(rzc *c, uint64_t n, uint64_t case_id, int timeout)
+{
+    rz_buf b, reply;
+    int rv = 0;
+    rz_buf_init(&b, 256);
+    rz_buf_init(&reply, RZ_FRAME_MAX_BYTES);
+    rz_mp_put_map(&b, 2);
+    rz_mp_put_cstr(&b, "case_id");
+    rz_mp_put_uint(&b, case_id);
+    rz_mp_put_cstr(&b, "history");
+    rz_mp_put_bool(&b, false);
+    for (uint64_t i = 0; i < n && rv == 0; i++) {
+        uint32_t rt = 0;
+        rv = rzc_call(c, 4, b.data, b.len, timeout, &rt, &reply);
+        if (rv == 0 && rt != 64) {
+            print_msg(rt, &reply);
+            rv = 3;
+        }
+    }
+    rz_buf_close(&b);
+    rz_buf_close(&reply);
+    return rv == 0 ? 0 : (rv == 3 ? 3 : 1);
+}
+
 /* A watch whose reader stops for pause_ms: the node must hold back (its
  * write queue is bounded) and then deliver every event, in order. */
 static int do_watch_slow(rzc *c, uint64_t from, uint64_t pause_ms,
@@ -419,6 +444,9 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[i], "watch") == 0 && i + 2 < argc) {
         rv = do_watch(&c, strtoull(argv[i + 1], NULL, 10),
                       strtoull(argv[i + 2], NULL, 10), timeout);
+    } else if (strcmp(argv[i], "gets") == 0 && i + 2 < argc) {
+        rv = do_gets(&c, strtoull(argv[i + 1], NULL, 10),
+                     strtoull(argv[i + 2], NULL, 10), timeout);
     } else if (strcmp(argv[i], "comments") == 0 && i + 3 < argc) {
         rv = do_comments(&c, strtoull(argv[i + 1], NULL, 10),
                          strtoull(argv[i + 2], NULL, 10),
