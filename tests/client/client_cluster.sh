@@ -52,6 +52,7 @@ phase() {
 }
 
 phase bootstrap
+phase api
 phase timeout-retry
 phase converge
 phase auth
