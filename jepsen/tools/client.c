@@ -198,6 +198,9 @@ static void new_process(client *c)
 static void ids_refresh(client *c)
 {
     char line[64];
+    if (c->ids == NULL && c->o.ids != NULL) {
+        c->ids = fopen(c->o.ids, "r"); /* may not exist yet */
+    }
     if (c->ids == NULL) {
         return;
     }
@@ -842,9 +845,6 @@ int main(int argc, char **argv)
         c.id_list = calloc(MAX_IDS, sizeof(*c.id_list));
         if (c.id_list == NULL) {
             die("out of memory");
-        }
-        if (c.o.ids != NULL) {
-            c.ids = fopen(c.o.ids, "r");
         }
         run_ops(&c);
         fprintf(stderr, "ops %" PRIu64 ", unknown outcomes %" PRIu64 "\n",
