@@ -245,10 +245,11 @@ static int image_make(rz_io_core *core)
     return 0;
 }
 
-/* retry: start over after a pause (the follower refused this copy);
- * otherwise wait for the follower to ask again (it may be gone). */
-static void tx_abort(rz_io_core *core, rz_xfer_peer *p, const char *why,
-                     bool retry)
+/* The next transfer to this follower starts only when it asks again (raft
+ * resends the InstallSnapshot after its timeout): a follower that is gone,
+ * or that refuses copies (a full disk), does not make the leader copy its
+ * state over and over. */
+static void tx_abort(rz_io_core *core, rz_xfer_peer *p, const char *why)
 {
     rz_log(RZ_LOG_WARN, "state transfer dropped",
            "to=%llu xfer=%llu acked_bytes=%llu reason=%s",
@@ -256,9 +257,7 @@ static void tx_abort(rz_io_core *core, rz_xfer_peer *p, const char *why,
            (unsigned long long)p->acked, why);
     tx_release(core, p);
     p->progress_ms = now_of(core);
-    if (!retry) {
-        p->want = 0;
-    }
+    p->want = 0;
 }
 
 /* Sends chunks from p->sent while the window has room. */
@@ -285,7 +284,7 @@ static void tx_pump(rz_io_core *core, rz_xfer_peer *p)
         left = core->img.total_bytes - p->sent;
         n = left < core->chunk_bytes ? (size_t)left : core->chunk_bytes;
         if (read_all(core->img.fd, core->xbuf, n, p->sent) != 0) {
-            tx_abort(core, p, "read", false);
+            tx_abort(core, p, "read");
             return;
         }
         m.offset = p->sent;
@@ -321,6 +320,7 @@ static void tx_start(rz_io_core *core, rz_xfer_peer *p)
             rz_log(RZ_LOG_ERROR, "state copy failed", "to=%llu err=%s",
                    (unsigned long long)p->id, rz_strerror(rv));
             p->progress_ms = now;
+            p->want = 0; /* the follower asks again later */
             return;
         }
         if (core->img.state_index < p->want) {
@@ -415,7 +415,7 @@ static void on_ack(rz_io_core *core, const rz_xfer_msg *m)
         return;
     }
     if (m->status == RZ_XFER_ABORT) {
-        tx_abort(core, p, "refused by the follower", true);
+        tx_abort(core, p, "refused by the follower");
         return;
     }
     if (m->next_offset > core->img.total_bytes) {
@@ -603,7 +603,7 @@ void rz_io__xfer_tick(rz_io_core *core)
         }
         if (p->active) {
             if (now - p->progress_ms > stall_ms(core)) {
-                tx_abort(core, p, "stalled", false);
+                tx_abort(core, p, "stalled");
             } else if (now - p->send_ms >= resend_ms(core)) {
                 p->sent = p->acked; /* go back to what was confirmed */
                 tx_pump(core, p);
