@@ -7,6 +7,7 @@
 #include "client/core.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -96,7 +97,10 @@ static void on_async(uv_async_t *a)
 
 int ratusz_open(const ratusz_options *opts, ratusz **out, char *errmsg)
 {
+    sigset_t pipe_set;
+    sigset_t old_set;
     ratusz *h;
+    int started;
     int rv;
     if (out == NULL) {
         return RZ_EINVAL;
@@ -124,7 +128,16 @@ int ratusz_open(const ratusz_options *opts, ratusz **out, char *errmsg)
         rv = RZ_ENOMEM;
         goto err_after_async;
     }
-    if (pthread_create(&h->thread, NULL, loop_main, h) != 0) {
+    /* The loop thread writes to sockets a node may have reset: with
+     * SIGPIPE blocked in that thread (it inherits the mask from here), a
+     * write to a dead connection fails with EPIPE instead of killing the
+     * caller's process. The caller's own mask is restored at once. */
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    started = pthread_create(&h->thread, NULL, loop_main, h);
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    if (started != 0) {
         rv = RZ_ENOMEM;
         if (errmsg != NULL) {
             rz_errmsg_set(errmsg, "cannot start the client thread");

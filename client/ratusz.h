@@ -38,7 +38,10 @@
  *
  * A handle from ratusz_uv_open() lives on the caller's libuv loop: it may be
  * used only from that loop's thread, only with the ratusz_async_* calls,
- * and is closed with ratusz_uv_close(). Blocking calls on it return
+ * and is closed with ratusz_uv_close(). Like any libuv program, the caller
+ * must ignore or block SIGPIPE on that thread (a node that dies mid-write
+ * would otherwise kill the process); blocking handles block it in their
+ * own thread and need nothing. Blocking calls on it return
  * RATUSZ_EINVAL (they would deadlock the loop); ratusz_async_* calls on a
  * blocking handle return RATUSZ_EINVAL too.
  *

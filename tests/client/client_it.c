@@ -497,12 +497,12 @@ static void phase_auth(void)
     rz_cluster_key_wipe(&foreign);
     /* 3. A credential of this cluster that expires in a moment. */
     snprintf(epath, sizeof(epath), "%s/expiring.identity", g_dir);
-    make_identity(&key, RZ_ROLE_AGENT, rz_now_ms() + 1000, epath);
+    make_identity(&key, RZ_ROLE_AGENT, rz_now_ms() + 1500, epath);
     for (int k = 0; k < 2; k++) {
         const char *p = k == 0 ? fpath : epath;
         h = open_h(p, NULL, 0, 3000);
         if (k == 1) {
-            sleep_ms(1300); /* now it has expired */
+            sleep_ms(1800); /* now it has expired */
         }
         memset(&call, 0, sizeof(call));
         call.outcome = &oc;
