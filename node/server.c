@@ -226,12 +226,20 @@ static int view_begin(rz_server *srv, rz_storage_read **v)
 
 /* ---- Sending ------------------------------------------------------------ */
 
+/* Drops one in-flight slot of c (its reply left, or will never leave). */
+static void inflight_done(conn *c)
+{
+    RZ_ASSERT(c->n_inflight > 0);
+    c->n_inflight--;
+}
+
 static void conn_send(conn *c, const rz_buf *msg, bool counted)
 {
     out_msg *m;
+    RZ_PRE(c != NULL && msg != NULL);
     if (msg->err != 0 || msg->len == 0) {
         if (counted) {
-            c->n_inflight--;
+            inflight_done(c);
         }
         return;
     }
@@ -240,7 +248,7 @@ static void conn_send(conn *c, const rz_buf *msg, bool counted)
         if (rv != RZ_EBUSY) {
             /* Sent, or the connection is failing (its close follows). */
             if (counted) {
-                c->n_inflight--;
+                inflight_done(c);
             }
             return;
         }
@@ -251,7 +259,7 @@ static void conn_send(conn *c, const rz_buf *msg, bool counted)
         rz_log(RZ_LOG_WARN, "client not reading; closing its connection", NULL);
         rz_secure_uv_abort(&c->s, RZ_EBUSY);
         if (counted) {
-            c->n_inflight--;
+            inflight_done(c);
         }
         return;
     }
@@ -307,6 +315,7 @@ static void req_answer(req *q, const rz_buf *msg, bool ok)
 {
     rz_server *srv = q->srv;
     uint64_t t = count_index(q->r.type);
+    RZ_PRE(q != NULL && msg != NULL);
     if (q->answered) {
         return;
     }
@@ -1062,10 +1071,9 @@ static void watch_remove(conn *c, watch *w)
     while (*pp != NULL && *pp != w) {
         pp = &(*pp)->next;
     }
-    if (*pp == w) {
-        *pp = w->next;
-        c->n_inflight--;
-    }
+    RZ_ASSERT(*pp == w); /* every watch is on its connection's list */
+    *pp = w->next;
+    inflight_done(c);
     free(w);
 }
 
@@ -1463,7 +1471,7 @@ static void on_writable(rz_secure_uv *s)
         }
         c->oq_n--;
         if (m->counted) {
-            c->n_inflight--;
+            inflight_done(c);
         }
         free(m);
     }
@@ -1504,6 +1512,7 @@ static void on_closed(rz_secure_uv *s, int status)
     if (c->next != NULL) {
         c->next->prev = c->prev;
     }
+    RZ_ASSERT(srv->n_conns > 0);
     srv->n_conns--;
     rz_metrics_set(&srv->metrics, RZ_M_CLIENTS, (double)srv->n_conns);
     free(c);
