@@ -10,9 +10,9 @@ set -u
 build=${1:?usage: client_cluster.sh BUILD_DIR BASE_PORT}
 base=${2:?usage: client_cluster.sh BUILD_DIR BASE_PORT}
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../integration/cluster.sh
+# shellcheck source-path=SCRIPTDIR source=../integration/cluster.sh
 . "$here/../integration/cluster.sh"
-RZ_BUILD=$build
+export RZ_BUILD=$build
 dir=$(mktemp -d /tmp/rz-client-it.XXXXXX)
 cleanup() {
     rz_cluster_stop

@@ -4,35 +4,44 @@
 # header and library through pkg-config alone; and the shared library's
 # interface: SONAME libratusz.so.0 and no exported symbol but ratusz_*.
 #
-#   client_install.sh BUILD_DIR SOURCE_DIR
+#   client_install.sh BUILD_DIR SOURCE_DIR [SANITIZERS]
+#
+# In a sanitizer build (SANITIZERS, e.g. address,undefined) the installed
+# libraries carry the sanitizer, so the example is built with it too.
 set -u
-build=${1:?usage: client_install.sh BUILD_DIR SOURCE_DIR}
-src=${2:?usage: client_install.sh BUILD_DIR SOURCE_DIR}
+build=${1:?usage: client_install.sh BUILD_DIR SOURCE_DIR [SANITIZERS]}
+src=${2:?usage: client_install.sh BUILD_DIR SOURCE_DIR [SANITIZERS]}
+san=${3:-}
+sanflags=""
+[ -n "$san" ] && sanflags="-fsanitize=$san"
 tmp=$(mktemp -d /tmp/rz-client-install.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 cmake --install "$build" --component libratusz --prefix "$tmp/usr" >/dev/null ||
     { echo "client_install: cmake --install failed"; exit 1; }
 libdir=$(dirname "$(find "$tmp/usr" -name ratusz.pc)")/..
-for f in include/ratusz.h; do
-    [ -f "$tmp/usr/$f" ] || { echo "client_install: $f not installed"; fail=1; }
-done
+[ -f "$tmp/usr/include/ratusz.h" ] ||
+    { echo "client_install: include/ratusz.h not installed"; fail=1; }
 for f in libratusz.so libratusz.so.0 libratusz.a pkgconfig/ratusz.pc; do
     [ -e "$libdir/$f" ] || { echo "client_install: lib/$f not installed"; fail=1; }
 done
 export PKG_CONFIG_PATH=$libdir/pkgconfig
-cflags=$(pkg-config --cflags ratusz) && libs=$(pkg-config --libs ratusz) ||
-    { echo "client_install: pkg-config does not know ratusz"; exit 1; }
+if ! cflags=$(pkg-config --cflags ratusz) || ! libs=$(pkg-config --libs ratusz); then
+    echo "client_install: pkg-config does not know ratusz"
+    exit 1
+fi
+# The static library's own dependencies, without -lratusz itself.
+deps=$(pkg-config --static --libs-only-l ratusz | sed 's/-lratusz//')
 # shellcheck disable=SC2086
-cc -std=c11 -Wall -Wextra -Werror $cflags -o "$tmp/callcenter" \
+cc -std=c11 -Wall -Wextra -Werror $sanflags $cflags -o "$tmp/callcenter" \
     "$src/examples/callcenter.c" $libs ||
     { echo "client_install: the example does not build against the install"; exit 1; }
 LD_LIBRARY_PATH=$libdir "$tmp/callcenter" >/dev/null 2>&1
 [ $? = 2 ] || { echo "client_install: the installed example did not run"; fail=1; }
 # The same from the static library (its private dependencies included).
 # shellcheck disable=SC2086
-cc -std=c11 $cflags -o "$tmp/callcenter-static" "$src/examples/callcenter.c" \
-    "$libdir/libratusz.a" $(pkg-config --static --libs-only-l ratusz | sed 's/-lratusz//') ||
+cc -std=c11 $sanflags $cflags -o "$tmp/callcenter-static" "$src/examples/callcenter.c" \
+    "$libdir/libratusz.a" $deps ||
     { echo "client_install: the example does not link statically"; exit 1; }
 "$tmp/callcenter-static" >/dev/null 2>&1
 [ $? = 2 ] || { echo "client_install: the static example did not run"; fail=1; }
