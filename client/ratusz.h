@@ -72,9 +72,11 @@
  *   RATUSZ_EEXPIRED    our own credential has expired (checked locally
  *                      before connecting)
  *   RATUSZ_EDENIED     the credential's role may not make this call
- *   RATUSZ_EPROTO, RATUSZ_EMALFORMED  the node sent something that breaks
- *                      the protocol (the connection is dropped and the call
- *                      retried elsewhere while time remains)
+ *   RATUSZ_EPROTO      a node's REPLY to this call did not decode (not
+ *                      retried: for a write, the write did happen); a
+ *                      frame that breaks the protocol otherwise drops that
+ *                      connection and the call is retried elsewhere while
+ *                      time remains
  *   RATUSZ_ETOOBIG     the request or its reply is over a size limit
  *   RATUSZ_ENOSPACE, RATUSZ_EIO  the leader cannot write its log
  *   RATUSZ_ESTALE      a stale read no replica could serve within the bound
