@@ -978,8 +978,10 @@ void rz_reply_put_case(rz_buf *b, const rz_case *c, bool redact)
     rz_mp_put_bool(b, c->notify);
 }
 
-void rz_reply_put_event(rz_buf *b, const rz_event *e)
+void rz_reply_put_event(rz_buf *b, const rz_event *e, bool redact)
 {
+    bool hide =
+        redact && (e->type == RZ_EV_ASSIGNED || e->type == RZ_EV_PII_ERASED);
     rz_mp_put_map(b, 15);
     put_kv_uint(b, "case_id", e->case_id);
     put_kv_uint(b, "seq", e->seq);
@@ -992,7 +994,7 @@ void rz_reply_put_event(rz_buf *b, const rz_event *e)
     put_kv_uint(b, "status_to", e->status_to);
     put_kv_str(b, "unit_from", e->unit_from);
     put_kv_str(b, "unit_to", e->unit_to);
-    put_kv_uint(b, "other_id", e->other_id);
+    put_kv_uint(b, "other_id", hide ? 0 : e->other_id);
     put_kv_uint(b, "channel", e->channel);
     rz_mp_put_cstr(b, "public");
     rz_mp_put_bool(b, e->is_public);

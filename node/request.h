@@ -125,8 +125,9 @@ void rz_reply_error_ex(rz_buf *b, const uint8_t request_id[RZ_REQUEST_ID_BYTES],
                        uint32_t version, uint64_t case_id);
 /* A case map (docs/protocol.md 6.4); `redact` for role portal. */
 void rz_reply_put_case(rz_buf *b, const rz_case *c, bool redact);
-/* An event map. */
-void rz_reply_put_event(rz_buf *b, const rz_event *e);
+/* An event map; `redact` (portal) zeroes other_id of ASSIGNED (the
+ * assignee) and PII_ERASED (the reporter), as the case map hides them. */
+void rz_reply_put_event(rz_buf *b, const rz_event *e, bool redact);
 /* Whether a portal may see the event (non-public comments are left out). */
 bool rz_reply_event_visible(const rz_event *e, bool redact);
 

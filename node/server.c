@@ -447,7 +447,7 @@ static int read_case_get(rz_server *srv, rz_storage_read *v, req *q,
                 break;
             }
             if (rz_reply_event_visible(&srv->events[i], redact)) {
-                rz_reply_put_event(b, &srv->events[i]);
+                rz_reply_put_event(b, &srv->events[i], redact);
                 n_hist++;
             }
         }
@@ -1121,7 +1121,7 @@ static bool watch_pump(rz_server *srv, conn *c, watch *w)
             rz_mp_put_array(&b, (uint32_t)visible);
             for (size_t i = 0; i < n; i++) {
                 if (rz_reply_event_visible(&srv->events[i], c->redact)) {
-                    rz_reply_put_event(&b, &srv->events[i]);
+                    rz_reply_put_event(&b, &srv->events[i], c->redact);
                 }
             }
             kv_uint(&b, "next_revision", pos.revision);

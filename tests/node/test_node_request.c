@@ -641,8 +641,19 @@ static void test_replies(void **state)
     e.is_public = false;
     assert_true(rz_reply_event_visible(&e, true));
     rz_buf_reset(&b);
-    rz_reply_put_event(&b, &e);
+    rz_reply_put_event(&b, &e, true);
     assert_int_equal(rz_mp_validate(b.data, b.len, 1, NULL), 0);
+    /* The assignee of an ASSIGNED event is hidden from a portal. */
+    e.type = RZ_EV_ASSIGNED;
+    e.other_id = 42;
+    rz_buf_reset(&b);
+    rz_reply_put_event(&b, &e, true);
+    assert_true(rzc_map_uint(b.data, b.len, "other_id", &u));
+    assert_int_equal(u, 0);
+    rz_buf_reset(&b);
+    rz_reply_put_event(&b, &e, false);
+    assert_true(rzc_map_uint(b.data, b.len, "other_id", &u));
+    assert_int_equal(u, 42);
     rz_buf_close(&b);
 }
 
