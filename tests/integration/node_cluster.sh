@@ -42,6 +42,15 @@ out=$(on $F auditor call 2)
 [ "$(echo "$out" | field leader_id)" = "$L" ] || fail "follower status: $out"
 echo "$out" | grep -q '"state":"follower"' || fail "follower state: $out"
 
+# 3000 creates sent at once on one connection: every one is answered exactly
+# once; at most 1024 are in flight, the rest are refused with RZ_EBUSY.
+out=$(on $L agent --timeout-ms 30000 flood 3000)
+echo "flood: $out"
+echo "$out" | grep -q '^replies=3000 ok=[0-9]* busy=[1-9][0-9]* other=0 dup=0$' ||
+    fail "in-flight limit: $out"
+okn=$(echo "$out" | sed 's/.* ok=\([0-9]*\).*/\1/')
+[ "$okn" -ge 1024 ] || fail "fewer than 1024 accepted: $out"
+
 # kill -9 a follower while writing, restart it: it catches up.
 on $L agent creates 20 load >/dev/null &
 lp=$!

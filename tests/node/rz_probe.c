@@ -19,6 +19,9 @@
  *                                   each case id; exit 3 at the first error.
  *     comments N CASE BYTES         N comments of BYTES bytes on case CASE.
  *     gets N CASE                   N linearizable CASE_GETs (no history).
+ *     flood N                       N CASE_CREATEs sent at once, then every
+ *                                   reply read; prints "replies=R ok=O
+ *                                   busy=B other=X" (each id answered once).
  *     watch-slow FROM PAUSE_MS N    WATCH from FROM, read nothing for
  *                                   PAUSE_MS, then read until N events;
  *                                   prints "events=N in_order=yes|no".
@@ -323,6 +326,58 @@ static int do_gets(rzc *c, uint64_t n, uint64_t case_id, int timeout)
     return rv == 0 ? 0 : (rv == 3 ? 3 : 1);
 }
 
+static int do_flood(rzc *c, uint32_t n, int timeout)
+{
+    rz_buf b, f;
+    uint8_t *seen = calloc(n, 1);
+    uint32_t replies = 0, ok = 0, busy = 0, other = 0, dup = 0;
+    int rv = 0;
+    if (seen == NULL) {
+        return 1;
+    }
+    rz_buf_init(&b, 256);
+    rz_buf_init(&f, RZ_FRAME_MAX_BYTES + 64);
+    rz_mp_put_map(&b, 1);
+    rz_mp_put_cstr(&b, "description");
+    rz_mp_put_cstr(&b, "flood");
+    for (uint32_t i = 0; i < n && rv == 0; i++) {
+        uint8_t id[16] = {0};
+        rz_put_be32(id, i);
+        rz_random_bytes(id + 4, 12);
+        rv = rzc_send(c, 3, id, b.data, b.len);
+    }
+    while (rv == 0 && replies < n) {
+        rz_envelope env;
+        int64_t code = 0;
+        uint32_t i;
+        rv = rzc_recv(c, timeout, &f);
+        if (rv != 0 || rz_envelope_decode(f.data, f.len, NULL, &env) != 0) {
+            break;
+        }
+        i = rz_get_be32(env.request_id);
+        if (i >= n) {
+            continue;
+        }
+        dup += seen[i];
+        seen[i] = 1;
+        replies++;
+        if (env.type == 64) {
+            ok++;
+        } else if (rzc_map_int(env.body, env.body_len, "code", &code) &&
+                   code == RZ_EBUSY) {
+            busy++;
+        } else {
+            other++;
+        }
+    }
+    printf("replies=%u ok=%u busy=%u other=%u dup=%u\n", replies, ok, busy,
+           other, dup);
+    free(seen);
+    rz_buf_close(&b);
+    rz_buf_close(&f);
+    return rv == 0 && dup == 0 ? 0 : 1;
+}
+
 /* A watch whose reader stops for pause_ms: the node must hold back (its
  * write queue is bounded) and then deliver every event, in order. */
 static int do_watch_slow(rzc *c, uint64_t from, uint64_t pause_ms,
@@ -444,6 +499,8 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[i], "watch") == 0 && i + 2 < argc) {
         rv = do_watch(&c, strtoull(argv[i + 1], NULL, 10),
                       strtoull(argv[i + 2], NULL, 10), timeout);
+    } else if (strcmp(argv[i], "flood") == 0 && i + 1 < argc) {
+        rv = do_flood(&c, (uint32_t)strtoul(argv[i + 1], NULL, 10), timeout);
     } else if (strcmp(argv[i], "gets") == 0 && i + 2 < argc) {
         rv = do_gets(&c, strtoull(argv[i + 1], NULL, 10),
                      strtoull(argv[i + 2], NULL, 10), timeout);
