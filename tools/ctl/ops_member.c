@@ -441,6 +441,12 @@ int ctl_leader_main(int argc, char **argv)
     }
     memset(&before, 0, sizeof before);
     (void)leader_status(&m, &before);
+    if (to != 0 && before.node_id == to) {
+        /* Nothing to move: the node refuses a transfer to itself. */
+        leader = to;
+        rv = 0;
+        goto print;
+    }
     rv = transfer(&m, to, &leader);
     if (rv == 0 && (leader == before.node_id || (to != 0 && leader != to))) {
         fprintf(stderr,
@@ -449,11 +455,15 @@ int ctl_leader_main(int argc, char **argv)
                 (unsigned long long)leader);
         rv = CTL_EXIT_FAIL;
     }
+print:
     memset(&o, 0, sizeof o);
     o.json = m.json;
     ctl_out_u64(&o, "old_leader", before.node_id);
     ctl_out_u64(&o, "leader", leader);
-    ctl_out_str(&o, "result", rv == 0 ? "moved" : "failed");
+    ctl_out_str(&o, "result",
+                rv != 0                    ? "failed"
+                : leader == before.node_id ? "already leads"
+                                           : "moved");
     ctl_out_end(&o);
     mctx_close(&m);
     return rv;
