@@ -231,10 +231,17 @@ void rz_io__op_done(rz_io_core *core, rz_io_op *op, int status)
             core->stat_snapshots++;
         }
         /* An installed snapshot is answered like the AppendEntries it
-         * replaces (mitigation 5 needs the InstallSnapshot's context). */
+         * replaces (mitigation 5 needs the InstallSnapshot's context). A
+         * raft that is closing discards it and leaks its bufs array (see
+         * backend_closed): free that after the callback. */
+        struct raft *r = core->io.data;
+        struct raft_buffer *bufs =
+            op->trailing == 0 && r->state == RAFT_UNAVAILABLE ? op->rsnap->bufs
+                                                              : NULL;
         core->ctx = op->ae;
         op->scb(op->sreq, 0);
         core->ctx.valid = false;
+        raft_free(bufs);
     }
     op_free(op);
     after_raft(core);

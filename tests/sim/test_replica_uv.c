@@ -417,7 +417,14 @@ int main(void)
             }
         }
         CHECK(n_ok == 100);
-        rz_replica_status_get(reps[l], &ls);
+        /* The snapshot op completes on the writer thread. */
+        for (i = 0; i < 200; i++) {
+            rz_replica_status_get(reps[l], &ls);
+            if (ls.snapshot_index > toys[f].applied + 8) {
+                break;
+            }
+            run_ms(5);
+        }
         CHECK(ls.snapshot_index > toys[f].applied + 8);
         CHECK(n_syncs > 0);
         cut[f] = false;
