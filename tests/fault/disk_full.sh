@@ -29,7 +29,7 @@ if ! mount -t tmpfs -o size=128m tmpfs "$disk"; then
     echo "FAIL: cannot mount a tmpfs at $disk (this test needs root)"
     exit 1
 fi
-rz_cluster_start "$disk/c" 3 17900 || exit 1
+rz_cluster_start "$disk/c" 3 17960 || exit 1
 eps=$(rz_cluster_endpoints)
 c() { "$ctl" "$@" --endpoints "$eps" --identity "$disk/c/operator.identity"; }
 json_get() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
