@@ -16,7 +16,9 @@
  *   - retries retriable outcomes (a lost connection, RATUSZ_ENOTLEADER,
  *     RATUSZ_ELEADERSHIPLOST, RATUSZ_ETIMEDOUT from a node, RATUSZ_ECLOSED,
  *     RATUSZ_EUNAVAILABLE, RATUSZ_EBUSY, RATUSZ_ESHUTDOWN) with exponential
- *     backoff and jitter (20 ms doubling to 1 s), trying the other nodes;
+ *     backoff and jitter (20 ms doubling to 200 ms during the first 5 s
+ *     of a call, the span of a leader fail-over, then up to 1 s), trying
+ *     the other nodes;
  *   - resends EXACTLY the same request (same request_id, same body bytes) on
  *     every retry, so a retried write is applied at most once: the cluster
  *     remembers request_id -> result for 24 h of log time and answers a
