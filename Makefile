@@ -15,7 +15,7 @@ CMAKE_FLAGS += -DRZ_WERROR=ON
 CTEST_FLAGS ?= -LE long
 endif
 
-.PHONY: all deps configure build test test-asan run clean install
+.PHONY: all deps configure build test test-asan run jepsen clean install
 
 all: build
 
@@ -42,6 +42,12 @@ test-asan: deps
 
 run: build
 	@./tools/run-local.sh $(BUILD)
+
+# The fixed Jepsen-style suite (jepsen/README.md): every nemesis alone and
+# all combined, 5 nodes, cases workload, 5 minutes each (~45 minutes; root,
+# network namespaces). Results under jepsen/results/suite-<time>/.
+jepsen: build
+	/usr/bin/python3 jepsen/suite --build $(BUILD)
 
 install: build
 	cmake --install $(BUILD)
