@@ -405,6 +405,11 @@ typedef struct rz_replica_status
 
 void rz_replica_status_get(rz_replica *r, rz_replica_status *out);
 
+/* Durations in ns of the log's append txns (each ending with its fsyncs)
+ * since the last call, up to max, oldest first (libuv environment; 0 in the
+ * simulator). For ratuszd's ratusz_disk_log_fsync_duration_seconds. */
+size_t rz_replica_log_sync_times(rz_replica *r, uint64_t *ns, size_t max);
+
 /* Reads entry `index` of this replica's durable log (for checks and
  * tooling: the simulator compares logs with it). *term is 0 and *len 0 when
  * there is no such entry. *data is borrowed until the next call on the

@@ -329,5 +329,7 @@ int rz_io_uv__create(uv_loop_t *loop, rz_logstore *ls, const rz_transport *t,
                      const rz_io_backend_ops **ops, rz_io_uv **out);
 /* Frees it after its close op finished. */
 void rz_io_uv__destroy(rz_io_uv *b);
+/* rz_log_writer_timings_drain of the backend's writer (0 once closed). */
+size_t rz_io_uv__timings(rz_io_uv *b, uint64_t *ns, size_t max);
 
 #endif /* RZ_CONSENSUS_IO_H */

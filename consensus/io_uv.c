@@ -189,3 +189,11 @@ void rz_io_uv__destroy(rz_io_uv *u)
     rz_buf_close(&u->frame);
     free(u);
 }
+
+size_t rz_io_uv__timings(rz_io_uv *u, uint64_t *ns, size_t max)
+{
+    if (u == NULL || u->writer == NULL) {
+        return 0;
+    }
+    return rz_log_writer_timings_drain(u->writer, ns, max);
+}

@@ -46,6 +46,8 @@ struct rz_log_writer
     bool stopping;
     bool exited;
     rz_log_writer_stats stats;
+    uint64_t timings[RZ_LOG_WRITER_TIMINGS]; /* append txn durations, ns */
+    size_t n_timings;
     /* Loop thread only. */
     size_t pending;
     bool delivering;  /* inside on_async's callback loop */
@@ -75,6 +77,9 @@ static void done_push(rz_log_writer *w, rz_log_req *first, rz_log_req *last,
     w->stats.commits += commits;
     w->stats.entries_written += entries;
     w->stats.fsync_ns_total += ns;
+    if (commits > 0 && w->n_timings < RZ_LOG_WRITER_TIMINGS) {
+        w->timings[w->n_timings++] = ns;
+    }
     uv_mutex_unlock(&w->mu);
     uv_async_send(&w->async);
 }
@@ -367,4 +372,18 @@ void rz_log_writer_destroy(rz_log_writer *w, void (*close_cb)(void *arg),
     w->stopping = true;
     uv_cond_signal(&w->cond);
     uv_mutex_unlock(&w->mu);
+}
+
+size_t rz_log_writer_timings_drain(rz_log_writer *w, uint64_t *ns, size_t max)
+{
+    size_t n;
+    RZ_PRE(w != NULL && (ns != NULL || max == 0));
+    uv_mutex_lock(&w->mu);
+    n = w->n_timings < max ? w->n_timings : max;
+    memcpy(ns, w->timings, n * sizeof *ns);
+    /* What did not fit stays for the next call, oldest first. */
+    memmove(w->timings, w->timings + n, (w->n_timings - n) * sizeof *ns);
+    w->n_timings -= n;
+    uv_mutex_unlock(&w->mu);
+    return n;
 }

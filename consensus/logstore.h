@@ -213,6 +213,12 @@ typedef struct rz_log_writer_stats
         fsync_ns_total; /* time spent in write txns (their sync dominates) */
 } rz_log_writer_stats;
 void rz_log_writer_stats_get(const rz_log_writer *w, rz_log_writer_stats *out);
+/* Durations (ns) of the append txns (each ends with its fsyncs) committed
+ * since the last call, oldest first: copies up to max of them into ns and
+ * returns how many. At most RZ_LOG_WRITER_TIMINGS are kept between calls;
+ * later ones are counted in the stats only. For the fsync histogram. */
+#define RZ_LOG_WRITER_TIMINGS 1024u
+size_t rz_log_writer_timings_drain(rz_log_writer *w, uint64_t *ns, size_t max);
 /* Returns at once; keep running the loop. Every request queued before it
  * still completes (callbacks fire, in order), then the thread stops, w is
  * freed and close_cb(arg) (may be NULL) runs on the loop. Afterwards the

@@ -1284,3 +1284,9 @@ int rz_replica_log_entry(rz_replica *rep, uint64_t index, uint64_t *term,
     *len = e.len;
     return 0;
 }
+
+size_t rz_replica_log_sync_times(rz_replica *rep, uint64_t *ns, size_t max)
+{
+    RZ_PRE(rep != NULL);
+    return rep->uv != NULL ? rz_io_uv__timings(rep->uv, ns, max) : 0;
+}

@@ -1686,6 +1686,16 @@ static void on_tick(uv_timer_t *t)
         srv->xfers_installed = st.xfers_installed;
     }
     srv->last_commit = st.commit_index;
+    {
+        /* The log's append txns (each ends with its fsyncs) since the last
+         * tick, into ratusz_disk_log_fsync_duration_seconds. */
+        uint64_t ns[64];
+        size_t n = rz_replica_log_sync_times(srv->rep, ns, RZ_ARRAY_LEN(ns));
+        for (size_t k = 0; k < n; k++) {
+            rz_metrics_observe(&srv->metrics, RZ_M_LOG_FSYNC,
+                               (double)ns[k] / 1e9);
+        }
+    }
     if (now - srv->used_checked_ms >= 1000) {
         srv->used_checked_ms = now;
         update_map_used(srv);

@@ -105,6 +105,10 @@ got=$(metric "$follower" ratusz_snapshot_transfers_received_total)
 [ -n "$got" ] && [ "${got%.*}" -ge 1 ] ||
     fail "node $follower caught up without a state transfer (received=$got, before restart: ${before:-down})"
 echo "transfers received by node $follower: $got"
+# The log's commit times reach the fsync histogram.
+fs=$(metric "$(rz_cluster_leader)" ratusz_disk_log_fsync_duration_seconds_count)
+[ -n "$fs" ] && [ "${fs%.*}" -ge 1 ] ||
+    fail "the leader's ratusz_disk_log_fsync_duration_seconds_count is '$fs'"
 # The log goes on after the transfer.
 create "after the transfer" 20 100
 s2=$(converge 15) || fail "replicas did not converge after the transfer"
