@@ -1412,6 +1412,42 @@ void ratusz_status_info_free(ratusz_status_info *st)
     free(p);
 }
 
+/* STATUS: the members list and the snapshot map. */
+typedef struct status_ctx
+{
+    list_ctx list;
+    ratusz_snapshot_info *snapshot;
+    bool snapshot_seen;
+} status_ctx;
+
+static int status_special(void *vctx, const char *key, uint32_t len,
+                          rz_mp_dec *d)
+{
+    static const field snap_fields[] = {
+        FLD(ratusz_snapshot_info, "index", F_U64, index),
+        FLD(ratusz_snapshot_info, "taken", F_U64, taken),
+        FLD(ratusz_snapshot_info, "transfers_sent", F_U64, transfers_sent),
+        FLD(ratusz_snapshot_info, "bytes_sent", F_U64, bytes_sent),
+        FLD(ratusz_snapshot_info, "transfers_installed", F_U64,
+            transfers_installed),
+        FLD(ratusz_snapshot_info, "transfers_aborted", F_U64,
+            transfers_aborted),
+        FLD(ratusz_snapshot_info, "bytes_received", F_U64, bytes_received),
+    };
+    status_ctx *ctx = vctx;
+    int rv;
+    if (!key_is(key, len, "snapshot")) {
+        return list_special(&ctx->list, key, len, d);
+    }
+    if (ctx->snapshot_seen) {
+        return RZ_EMALFORMED;
+    }
+    ctx->snapshot_seen = true;
+    rv = dec_fields(d, snap_fields, RZ_ARRAY_LEN(snap_fields), ctx->snapshot,
+                    NULL, NULL, NULL);
+    return rv == 0 ? 1 : rv;
+}
+
 int rz_client_dec_status(const uint8_t *body, size_t n,
                          ratusz_status_info **out)
 {
@@ -1436,7 +1472,7 @@ int rz_client_dec_status(const uint8_t *body, size_t n,
         FLD(ratusz_member, "match_index", F_U64, match_index),
     };
     status_priv *p;
-    list_ctx ctx;
+    status_ctx ctx;
     void *items = NULL;
     arena a;
     rz_mp_dec d;
@@ -1450,14 +1486,17 @@ int rz_client_dec_status(const uint8_t *body, size_t n,
         return RZ_ENOMEM;
     }
     p->arena = a.p;
-    ctx = (list_ctx){&a,
-                     member_fields,
-                     RZ_ARRAY_LEN(member_fields),
-                     sizeof(ratusz_member),
-                     "members",
-                     &items,
-                     &p->pub.n_members};
-    rv = dec_fields(&d, fs, RZ_ARRAY_LEN(fs), &p->pub, &a, list_special, &ctx);
+    ctx.list = (list_ctx){&a,
+                          member_fields,
+                          RZ_ARRAY_LEN(member_fields),
+                          sizeof(ratusz_member),
+                          "members",
+                          &items,
+                          &p->pub.n_members};
+    ctx.snapshot = &p->pub.snapshot;
+    ctx.snapshot_seen = false;
+    rv =
+        dec_fields(&d, fs, RZ_ARRAY_LEN(fs), &p->pub, &a, status_special, &ctx);
     p->pub.members = items;
     if (rv != 0) {
         ratusz_status_info_free(&p->pub);

@@ -725,6 +725,19 @@ typedef struct ratusz_member
     uint64_t match_index; /* on the leader only, 0 elsewhere */
 } ratusz_member;
 
+/* A node's snapshots and state transfers since it started (a follower that
+ * was down past the log's trailing window catches up by a transfer). */
+typedef struct ratusz_snapshot_info
+{
+    uint64_t index;               /* last snapshot recorded, 0 = none */
+    uint64_t taken;               /* snapshots taken */
+    uint64_t transfers_sent;      /* state copies a follower confirmed */
+    uint64_t bytes_sent;          /* chunk bytes sent, resends included */
+    uint64_t transfers_installed; /* state copies installed here */
+    uint64_t transfers_aborted;   /* received copies dropped */
+    uint64_t bytes_received;      /* chunk bytes written here */
+} ratusz_snapshot_info;
+
 /* One node's view of the cluster. Strings owned by the object; free with
  * ratusz_status_info_free. */
 typedef struct ratusz_status_info
@@ -739,6 +752,7 @@ typedef struct ratusz_status_info
     size_t n_members;
     bool disk_alarm;
     const char *version;
+    ratusz_snapshot_info snapshot; /* all 0 from a node that does not say */
 } ratusz_status_info;
 
 /* STATUS of exactly the node at `endpoint` (need not be a configured one).

@@ -989,7 +989,7 @@ static void handle_status(rz_server *srv, req *q)
     la = leader_client_address(&st, st.leader_id);
     rz_buf_init(&b, RZ_FRAME_MAX_BYTES);
     reply_begin(&b, q);
-    rz_mp_put_map(&b, 12);
+    rz_mp_put_map(&b, 13);
     kv_uint(&b, "node_id", srv->cfg.id);
     rz_mp_put_cstr(&b, "cluster_id");
     rz_mp_put_bin(&b, srv->id.cluster.id, RZ_CLUSTER_ID_BYTES);
@@ -1020,6 +1020,16 @@ static void handle_status(rz_server *srv, req *q)
     }
     rz_mp_put_cstr(&b, "disk_alarm");
     rz_mp_put_bool(&b, srv->disk_alarm);
+    /* Snapshots and state transfers of this node since it started. */
+    rz_mp_put_cstr(&b, "snapshot");
+    rz_mp_put_map(&b, 7);
+    kv_uint(&b, "index", st.snapshot_index);
+    kv_uint(&b, "taken", st.snapshots_taken);
+    kv_uint(&b, "transfers_sent", st.xfers_sent);
+    kv_uint(&b, "bytes_sent", st.xfer_bytes_sent);
+    kv_uint(&b, "transfers_installed", st.xfers_installed);
+    kv_uint(&b, "transfers_aborted", st.xfers_aborted);
+    kv_uint(&b, "bytes_received", st.xfer_bytes_received);
     kv_str(&b, "version", RZ_VERSION_STRING);
     req_answer(q, &b, true);
     rz_buf_close(&b);

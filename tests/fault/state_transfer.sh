@@ -105,6 +105,10 @@ got=$(metric "$follower" ratusz_snapshot_transfers_received_total)
 [ -n "$got" ] && [ "${got%.*}" -ge 1 ] ||
     fail "node $follower caught up without a state transfer (received=$got, before restart: ${before:-down})"
 echo "transfers received by node $follower: $got"
+# ratuszctl status shows the transfer too.
+"$RZ_CTL" status --json --endpoints "$targets" --identity "$dir/operator.identity" |
+    python3 -c "import json,sys; o=json.load(sys.stdin); m=[m for m in o['members'] if m['id']==$follower][0]; sys.exit(0 if m['snapshot']['transfers_installed']>=1 and m['snapshot']['bytes_received']>0 else 1)" ||
+    fail "ratuszctl status --json does not show node $follower's transfer"
 # The log's commit times reach the fsync histogram.
 fs=$(metric "$(rz_cluster_leader)" ratusz_disk_log_fsync_duration_seconds_count)
 [ -n "$fs" ] && [ "${fs%.*}" -ge 1 ] ||

@@ -246,6 +246,17 @@ static int status_print(ctl_client *c, cluster_view *v)
                     ctl_json_null(&j, "lag");
                 ctl_json_bool(&j, "disk_alarm", st->disk_alarm);
                 ctl_json_str(&j, "version", st->version);
+                ctl_json_obj_begin(&j, "snapshot");
+                ctl_json_u64(&j, "index", st->snapshot.index);
+                ctl_json_u64(&j, "taken", st->snapshot.taken);
+                ctl_json_u64(&j, "transfers_sent", st->snapshot.transfers_sent);
+                ctl_json_u64(&j, "bytes_sent", st->snapshot.bytes_sent);
+                ctl_json_u64(&j, "transfers_installed",
+                             st->snapshot.transfers_installed);
+                ctl_json_u64(&j, "transfers_aborted",
+                             st->snapshot.transfers_aborted);
+                ctl_json_u64(&j, "bytes_received", st->snapshot.bytes_received);
+                ctl_json_obj_end(&j);
             } else {
                 ctl_json_null(&j, "applied_index");
                 ctl_json_null(&j, "lag");
@@ -303,6 +314,31 @@ static int status_print(ctl_client *c, cluster_view *v)
             if (rows[i].node && !rows[i].node->st)
                 printf("node %llu at %s: %s\n", (unsigned long long)rows[i].id,
                        rows[i].node->client, rows[i].node->err);
+        for (size_t i = 0; i < n; i++) {
+            const ratusz_status_info *st =
+                rows[i].node ? rows[i].node->st : NULL;
+            if (st == NULL) {
+                continue;
+            }
+            if (st->disk_alarm) {
+                printf("node %llu: DISK ALARM: new cases are refused until "
+                       "space is freed (see docs/operations.md)\n",
+                       (unsigned long long)rows[i].id);
+            }
+            if (st->snapshot.transfers_installed > 0 ||
+                st->snapshot.transfers_sent > 0 ||
+                st->snapshot.bytes_received > 0) {
+                printf("node %llu: state transfers: %llu installed "
+                       "(%llu bytes received), %llu sent (%llu bytes), "
+                       "%llu aborted\n",
+                       (unsigned long long)rows[i].id,
+                       (unsigned long long)st->snapshot.transfers_installed,
+                       (unsigned long long)st->snapshot.bytes_received,
+                       (unsigned long long)st->snapshot.transfers_sent,
+                       (unsigned long long)st->snapshot.bytes_sent,
+                       (unsigned long long)st->snapshot.transfers_aborted);
+            }
+        }
     }
     if (v->n_reachable == 0) {
         fprintf(stderr,
