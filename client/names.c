@@ -75,6 +75,8 @@ _Static_assert((int)RATUSZ_EQUORUM == (int)RZ_EQUORUM,
                "RATUSZ_EQUORUM must equal RZ_EQUORUM");
 _Static_assert((int)RATUSZ_EUTF8 == (int)RZ_EUTF8,
                "RATUSZ_EUTF8 must equal RZ_EUTF8");
+_Static_assert((int)RATUSZ_EREUSED == (int)RZ_EREUSED,
+               "RATUSZ_EREUSED must equal RZ_EREUSED");
 _Static_assert((int)RATUSZ_ERRMSG_BYTES == (int)RZ_ERRMSG_BYTES,
                "errmsg sizes");
 
@@ -90,7 +92,7 @@ static const char *const err_names[] = {
     "RATUSZ_ESTALE",     "RATUSZ_ENOCASE",         "RATUSZ_ENOSERVICE",
     "RATUSZ_ENOUNIT",    "RATUSZ_ENODISTRICT",     "RATUSZ_ENOREPORTER",
     "RATUSZ_EMERGED",    "RATUSZ_EPERM",           "RATUSZ_ECONFIG",
-    "RATUSZ_EQUORUM",    "RATUSZ_EUTF8",
+    "RATUSZ_EQUORUM",    "RATUSZ_EUTF8",           "RATUSZ_EREUSED",
 };
 
 const char *ratusz_version(void)

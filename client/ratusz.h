@@ -148,11 +148,12 @@ enum {
     RATUSZ_EPERM = -31,           /* operation not permitted */
     RATUSZ_ECONFIG = -32,         /* invalid configuration */
     RATUSZ_EQUORUM = -33,         /* the change would lose quorum */
-    RATUSZ_EUTF8 = -34            /* text is not valid UTF-8 */
+    RATUSZ_EUTF8 = -34,           /* text is not valid UTF-8 */
+    RATUSZ_EREUSED = -35          /* request_id reused for another request */
 };
 /* The most negative code this library knows; codes beyond it (from a newer
  * node) are passed through and read "unknown error". */
-#define RATUSZ_ELAST RATUSZ_EUTF8
+#define RATUSZ_ELAST RATUSZ_EREUSED
 
 /* A sentence for a code ("unknown error" for others). Static, never NULL. */
 RATUSZ_API const char *ratusz_strerror(int err);

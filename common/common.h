@@ -80,14 +80,17 @@
     X(RZ_EQUORUM, -33,                                                       \
       "that change would leave the cluster without a "                       \
       "quorum of live voters")                                               \
-    X(RZ_EUTF8, -34, "text is not valid UTF-8")
+    X(RZ_EUTF8, -34, "text is not valid UTF-8")                              \
+    X(RZ_EREUSED, -35,                                                       \
+      "that request_id was already used for a different request: use a "     \
+      "fresh request_id for a new request")
 
 enum {
     RZ_OK = 0,
 #define RZ__ERR_ENUM(name, value, msg) name = (value),
     RZ_ERRORS(RZ__ERR_ENUM)
 #undef RZ__ERR_ENUM
-        RZ__ELAST = -35
+        RZ__ELAST = -36
 };
 
 /* A static sentence for an RZ_E* code (or "unknown error" for anything

@@ -1326,9 +1326,28 @@ static int exec(actx *a, uint8_t type, prs *p, rz_result *r)
     }
 }
 
-/* Dedup record: [log time, result bin]. */
-static int dedup_get(actx *a, const uint8_t rid[16], const uint8_t **res,
-                     uint32_t *res_len, bool *found)
+/* Dedup record: [log time, result bin, fingerprint bin 16]. The
+ * fingerprint is a hash of the command without its request id and time
+ * (which a retry through another leader stamps anew): a retry carries the
+ * same one, a different request that reuses the id does not. Records
+ * written before the fingerprint existed have two elements and match any
+ * request. */
+#define FINGERPRINT_BYTES 16u
+
+static void fingerprint(uint8_t type, const uint8_t *body, size_t len,
+                        uint8_t out[FINGERPRINT_BYTES])
+{
+    uint8_t buf[1 + 64];
+    uint8_t body_hash[64];
+    rz_hash(body, len, body_hash, sizeof body_hash);
+    buf[0] = type;
+    memcpy(buf + 1, body_hash, sizeof body_hash);
+    rz_hash(buf, sizeof buf, out, FINGERPRINT_BYTES);
+}
+
+static int dedup_get(actx *a, const uint8_t rid[16],
+                     const uint8_t fp[FINGERPRINT_BYTES], const uint8_t **res,
+                     uint32_t *res_len, bool *found, bool *same)
 {
     MDB_val v;
     rz_mp_dec d;
@@ -1336,6 +1355,7 @@ static int dedup_get(actx *a, const uint8_t rid[16], const uint8_t **res,
     uint64_t t = 0;
     int rv = tget(a, T_DEDUP, rid, RZ_REQUEST_ID_BYTES, &v);
     *found = false;
+    *same = true;
     if (rv == RZ_ENOTFOUND) {
         return 0;
     }
@@ -1346,22 +1366,29 @@ static int dedup_get(actx *a, const uint8_t rid[16], const uint8_t **res,
     rz_mp_get_array(&d, &n);
     rz_mp_get_u64(&d, &t);
     rz_mp_get_bin(&d, res, res_len, 1024);
-    if (n != 2 || !rz_mp_done(&d)) {
+    if (n == 3) {
+        uint8_t stored[FINGERPRINT_BYTES];
+        rz_mp_get_bin_exact(&d, stored, FINGERPRINT_BYTES);
+        *same = memcmp(stored, fp, FINGERPRINT_BYTES) == 0;
+    }
+    if ((n != 2 && n != 3) || !rz_mp_done(&d)) {
         return RZ_ECORRUPT;
     }
     *found = true;
     return 0;
 }
 
-static int dedup_put(actx *a, const uint8_t rid[16], const rz_buf *res)
+static int dedup_put(actx *a, const uint8_t rid[16],
+                     const uint8_t fp[FINGERPRINT_BYTES], const rz_buf *res)
 {
     uint8_t tk[8 + RZ_REQUEST_ID_BYTES];
     rz_buf *b = &a->s->val;
     int rv;
     rz_buf_reset(b);
-    rz_mp_put_array(b, 2);
+    rz_mp_put_array(b, 3);
     rz_mp_put_uint(b, a->m.log_time_ms);
     rz_mp_put_bin(b, res->data, res->len);
+    rz_mp_put_bin(b, fp, FINGERPRINT_BYTES);
     if (b->err != 0) {
         return RZ_ENOMEM;
     }
@@ -1472,6 +1499,7 @@ static int apply_one(actx *a, const rz_storage_entry *en, rz_buf *out)
     prs p;
     uint8_t type = 0;
     uint8_t rid[RZ_REQUEST_ID_BYTES];
+    uint8_t fp[FINGERPRINT_BYTES];
     bool has_rid = false;
     uint64_t at_ms = 0;
     uint32_t n = 0;
@@ -1502,6 +1530,8 @@ static int apply_one(actx *a, const rz_storage_entry *en, rz_buf *out)
         rz_mp_get_u64(&p.d, &at_ms);
         if (p.d.err != 0 || n != 4) {
             r.code = RZ_EMALFORMED;
+        } else {
+            fingerprint(type, p.d.p, (size_t)(p.d.end - p.d.p), fp);
         }
     }
     if (r.code == 0) {
@@ -1511,9 +1541,21 @@ static int apply_one(actx *a, const rz_storage_entry *en, rz_buf *out)
             const uint8_t *prev;
             uint32_t prev_len;
             bool found;
-            rv = dedup_get(a, rid, &prev, &prev_len, &found);
+            bool same;
+            rv = dedup_get(a, rid, fp, &prev, &prev_len, &found, &same);
             if (rv != 0) {
                 return rv;
+            }
+            if (found && !same) {
+                /* Another request under a used id: refused, and the id
+                 * keeps the first request's result for its retries. */
+                r.code = RZ_EREUSED;
+                has_rid = false;
+                rz_storage__result_encode(&s->res, &r);
+                if (s->res.err != 0) {
+                    return RZ_ENOMEM;
+                }
+                goto record;
             }
             if (found) {
                 /* A retry: the original result, nothing applied again. */
@@ -1537,7 +1579,7 @@ static int apply_one(actx *a, const rz_storage_entry *en, rz_buf *out)
     if (s->res.err != 0) {
         return RZ_ENOMEM;
     }
-    if (has_rid && (rv = dedup_put(a, rid, &s->res)) != 0) {
+    if (has_rid && (rv = dedup_put(a, rid, fp, &s->res)) != 0) {
         return rv;
     }
 record:

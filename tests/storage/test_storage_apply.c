@@ -700,6 +700,8 @@ static void test_catalog_rejections(void **state)
 
 static void test_noop_and_malformed(void **state)
 {
+    /* Each command below has its own request id: a reused id would be
+     * refused as RZ_EREUSED before its body is looked at. */
     env e;
     rz_buf b;
     uint8_t before[32], after[32];
@@ -723,7 +725,7 @@ static void test_noop_and_malformed(void **state)
     rz_buf_reset(&b);
     rz_mp_put_array(&b, 4);
     rz_mp_put_uint(&b, 99);
-    rz_mp_put_bin(&b, "0123456789abcdef", 16);
+    rz_mp_put_bin(&b, "0123456789abcd01", 16);
     rz_mp_put_uint(&b, 1);
     rz_mp_put_array(&b, 0);
     assert_int_equal(apply_buf(&e, &b).code, RZ_EMALFORMED);
@@ -739,7 +741,7 @@ static void test_noop_and_malformed(void **state)
     rz_buf_reset(&b);
     rz_mp_put_array(&b, 4);
     rz_mp_put_uint(&b, 0);
-    rz_mp_put_bin(&b, "0123456789abcdef", 16);
+    rz_mp_put_bin(&b, "0123456789abcd02", 16);
     rz_mp_put_uint(&b, 1);
     rz_mp_put_array(&b, 1);
     rz_mp_put_uint(&b, 1);
@@ -753,7 +755,7 @@ static void test_noop_and_malformed(void **state)
     rz_buf_reset(&b);
     rz_mp_put_array(&b, 4);
     rz_mp_put_uint(&b, 2);
-    rz_mp_put_bin(&b, "0123456789abcdef", 16);
+    rz_mp_put_bin(&b, "0123456789abcd03", 16);
     rz_mp_put_uint(&b, 1);
     rz_mp_put_array(&b, 6);
     rz_mp_put_cstr(&b, "1");
@@ -778,6 +780,12 @@ static void test_noop_and_malformed(void **state)
 
 /* ---- Exactly once and skip-on-replay ----------------------------------------
  */
+
+static void checksum_scan_data(env *e, uint8_t out[32])
+{
+    uint64_t at = 0;
+    assert_int_equal(rz_storage_checksum_scan(e->s, true, out, &at), 0);
+}
 
 static void test_skip_and_dedup(void **state)
 {
@@ -822,6 +830,36 @@ static void test_skip_and_dedup(void **state)
         assert_int_equal(rz_storage_case_get(rd, 2, &c), RZ_ENOCASE);
         rz_storage_read_end(rd);
     }
+    /* A retry stamped by another leader's clock (a later at_ms): still the
+     * original result. */
+    rz_buf_reset(&cmd);
+    rz_cmd_create_encode(&cmd, rid, e.now_ms + 5000, &cc);
+    r = apply_buf(&e, &cmd);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(r.case_id, r2.case_id);
+    /* A different request under the same id is refused (RZ_EREUSED) and
+     * changes nothing; the id keeps its first result for retries. */
+    checksum_scan_data(&e, sum1);
+    rz_buf_reset(&cmd);
+    rz_cmd_comment_encode(&cmd, rid, e.now_ms, r2.case_id, true, "reused id",
+                          agent);
+    r = apply_buf(&e, &cmd);
+    assert_int_equal(r.code, RZ_EREUSED);
+    rz_buf_reset(&cmd);
+    {
+        rz_case_create other = cc;
+        other.description = "another report under the same id";
+        rz_cmd_create_encode(&cmd, rid, e.now_ms, &other);
+    }
+    r = apply_buf(&e, &cmd);
+    assert_int_equal(r.code, RZ_EREUSED);
+    checksum_scan_data(&e, sum2);
+    assert_memory_equal(sum1, sum2, 32);
+    rz_buf_reset(&cmd);
+    rz_cmd_create_encode(&cmd, rid, e.now_ms, &cc);
+    r = apply_buf(&e, &cmd);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(r.case_id, r2.case_id);
     /* A proposer clock behind the log time does not move time back. */
     rz_buf_reset(&cmd);
     cc.description = "late clock";
