@@ -386,6 +386,10 @@ typedef struct rz_replica_status
     uint64_t last_index;
     uint64_t stored_index; /* last entry known durable on this node */
     bool disk_failed;      /* the io is retrying a failed write */
+    /* The state machine failed an apply (a failed write of the state
+     * env): this replica applies nothing more; its owner closes it and opens
+     * it again from the durable log. */
+    bool apply_failed;
     /* Followers: ms since the election timer was last reset by the
      * current leader (an AppendEntries or heartbeat); UINT64_MAX when there
      * is no known leader. 0 on the leader. Stale reads use it with

@@ -594,12 +594,32 @@ static int io_recover(struct raft_io *io, const struct raft_configuration *conf)
     return raft_code_of(rz_io__recover(core->ls, conf));
 }
 
+/* A failed set_term / set_vote (a failing or full disk). raft 0.15's
+ * convertToCandidate (src/convert.c) handles a failed electionStart (whose
+ * set_term / set_vote failed) with `r->state = RAFT_FOLLOWER` and a free of
+ * candidate_state.votes, but leaves the state union as it is:
+ * follower_state.current_leader.address then aliases candidate_state's
+ * disrupt_leader / in_pre_vote flags and padding. Its caller (tickCb via
+ * tickFollower, or recvCb via recvTimeoutNow) runs convertToUnavailable next,
+ * whose convertClearFollower frees that garbage pointer: the SIGSEGV of a
+ * follower whose fsync failed (jepsen finding 2). Every set_term / set_vote
+ * failure ends in RAFT_UNAVAILABLE in raft 0.15 anyway (it is returned up to
+ * tickCb / recvCb), so clearing those bytes now changes nothing else: after
+ * the failure path the address is NULL and nothing is freed. */
+static void disarm_failed_election(struct raft *r)
+{
+    if (r != NULL && r->state == RAFT_CANDIDATE) {
+        r->follower_state.current_leader.address = NULL;
+    }
+}
+
 static int io_set_term(struct raft_io *io, raft_term term)
 {
     rz_io_core *core = core_of(io);
     int rv = rz_logstore_set_term(core->ls, term);
     if (rv != 0) {
         rz_errmsg_set(io->errmsg, "store the term: %s", rz_strerror(rv));
+        disarm_failed_election(io->data);
     }
     return raft_code_of(rv);
 }
@@ -610,6 +630,7 @@ static int io_set_vote(struct raft_io *io, raft_id server_id)
     int rv = rz_logstore_set_vote(core->ls, server_id);
     if (rv != 0) {
         rz_errmsg_set(io->errmsg, "store the vote: %s", rz_strerror(rv));
+        disarm_failed_election(io->data);
     }
     return raft_code_of(rv);
 }

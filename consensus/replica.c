@@ -1233,6 +1233,7 @@ void rz_replica_status_get(rz_replica *rep, rz_replica_status *out)
     out->last_index = raft_last_index(r);
     out->stored_index = r->last_stored;
     out->disk_failed = rep->core.disk_failing_since_ms != 0;
+    out->apply_failed = rep->failed;
     out->snapshot_index = rep->core.snap.has ? rep->core.snap.index : 0;
     out->snapshots_taken = rep->core.stat_snapshots;
     out->xfers_sent = rep->core.stat_xfers_sent;

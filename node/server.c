@@ -150,6 +150,17 @@ struct rz_server
     bool stopping;
     bool stop_phase2;
     bool replica_closing;
+    /* Disk fault recovery (DESIGN.md §6): raft 0.15 turns RAFT_UNAVAILABLE
+     * for good when a term / vote write or a state apply fails, so the tick
+     * closes such a replica and opens it again from the durable log (the
+     * state env stays open; entries it already holds are skipped on replay),
+     * first after 1 s, then doubling up to 10 s, until it runs. Meanwhile
+     * clients get RZ_EUNAVAILABLE and /readyz 503. */
+    bool rep_broken;
+    bool disk_fault_logged;    /* the error of this episode was logged */
+    uint64_t healthy_since_ms; /* ready, no failing write, since (0: not) */
+    uint64_t reopen_at_ms;
+    uint64_t reopen_backoff_ms;
     bool peer_closed;
     bool http_closed;
     void (*stop_cb)(void *arg);
@@ -160,6 +171,12 @@ struct rz_server
 };
 
 /* ---- Helpers ------------------------------------------------------------ */
+
+/* What a request gets while there is no replica to hand it to. */
+static int no_replica_error(const rz_server *srv)
+{
+    return srv->rep_broken && !srv->stopping ? RZ_EUNAVAILABLE : RZ_ESHUTDOWN;
+}
 
 static void status_get(rz_server *srv, rz_replica_status *st)
 {
@@ -827,7 +844,7 @@ static void flush_writes(rz_server *srv)
         rz_metrics_set(&srv->metrics, RZ_M_PROPOSALS_PENDING,
                        (double)srv->pending);
         rv = srv->rep != NULL ? rz_replica_propose(srv->rep, props, n)
-                              : RZ_ESHUTDOWN;
+                              : no_replica_error(srv);
         if (rv != 0) {
             for (size_t i = 0; i < n; i++) {
                 rz_propose_result res;
@@ -854,7 +871,7 @@ static void flush_reads(rz_server *srv)
     rb->head = srv->rq_head;
     srv->rq_head = srv->rq_tail = NULL;
     if (srv->rep == NULL) {
-        on_read_barrier(rb, RZ_ESHUTDOWN, 0);
+        on_read_barrier(rb, no_replica_error(srv), 0);
         return;
     }
     rv = rz_replica_read(srv->rep, false, on_read_barrier, rb);
@@ -1649,6 +1666,92 @@ static void update_map_used(rz_server *srv)
     }
 }
 
+/* ---- Disk fault recovery ------------------------------------------------ */
+
+#define REOPEN_BACKOFF_FIRST_MS 1000u
+#define REOPEN_BACKOFF_MAX_MS 10000u
+#define DISK_RECOVERED_AFTER_MS 10000u
+
+static int open_replica(rz_server *srv, char *errmsg);
+
+static void replica_backoff(rz_server *srv, uint64_t now)
+{
+    if (srv->reopen_backoff_ms == 0) {
+        srv->reopen_backoff_ms = REOPEN_BACKOFF_FIRST_MS;
+    } else {
+        srv->reopen_backoff_ms *= 2;
+        if (srv->reopen_backoff_ms > REOPEN_BACKOFF_MAX_MS) {
+            srv->reopen_backoff_ms = REOPEN_BACKOFF_MAX_MS;
+        }
+    }
+    srv->reopen_at_ms = now + srv->reopen_backoff_ms;
+}
+
+static void on_replica_reopen_closed(void *arg)
+{
+    rz_server *srv = arg;
+    srv->replica_closing = false;
+    if (srv->stopping) {
+        maybe_finish_stop(srv);
+        return;
+    }
+    replica_backoff(srv, rz_mono_ms());
+}
+
+/* The replica stopped for good (raft 0.15 RAFT_UNAVAILABLE after a failed
+ * write of the term or vote, or a failed apply): nothing it acknowledged
+ * was lost (an entry is acknowledged only once durable), so it is closed
+ * and opened again from the durable log once the disk may work again. */
+static void replica_broken(rz_server *srv, const rz_replica_status *st)
+{
+    rz_replica *rep = srv->rep;
+    if (!srv->disk_fault_logged) {
+        srv->disk_fault_logged = true;
+        rz_log(RZ_LOG_ERROR,
+               "consensus stopped after a failed disk write (fsync error or "
+               "full disk): writes are refused; the replica is reopened from "
+               "its durable log until the disk works again",
+               "state=%s apply_failed=%s disk_failed=%s term=%llu "
+               "applied=%llu",
+               state_name(st->state), st->apply_failed ? "true" : "false",
+               st->disk_failed ? "true" : "false", (unsigned long long)st->term,
+               (unsigned long long)st->applied_index);
+    } else {
+        rz_log(RZ_LOG_WARN, "the disk still fails: closing the replica again",
+               "state=%s apply_failed=%s", state_name(st->state),
+               st->apply_failed ? "true" : "false");
+    }
+    rz_metrics_set(&srv->metrics, RZ_M_HAS_LEADER, 0);
+    rz_metrics_set(&srv->metrics, RZ_M_IS_LEADER, 0);
+    srv->rep_broken = true;
+    srv->healthy_since_ms = 0;
+    srv->replica_closing = true;
+    srv->rep = NULL; /* new requests get RZ_EUNAVAILABLE */
+    rz_replica_close(rep, on_replica_reopen_closed, srv);
+}
+
+static void replica_maybe_reopen(rz_server *srv, uint64_t now)
+{
+    char errmsg[RZ_ERRMSG_BYTES];
+    int rv;
+    if (!srv->rep_broken || srv->replica_closing || srv->stopping ||
+        now < srv->reopen_at_ms) {
+        return;
+    }
+    errmsg[0] = '\0';
+    rv = open_replica(srv, errmsg);
+    if (rv != 0) {
+        replica_backoff(srv, now);
+        rz_log(RZ_LOG_WARN, "reopening the replica failed",
+               "err=%s detail=\"%s\" next_retry_ms=%llu", rz_errname(rv),
+               errmsg, (unsigned long long)srv->reopen_backoff_ms);
+        return;
+    }
+    srv->rep_broken = false;
+    srv->last_leader = 0;
+    rz_log(RZ_LOG_WARN, "replica reopened from the durable log", NULL);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     rz_server *srv = t->data;
@@ -1664,9 +1767,35 @@ static void on_tick(uv_timer_t *t)
         q = next;
     }
     if (srv->rep == NULL) {
+        replica_maybe_reopen(srv, now);
         return;
     }
     status_get(srv, &st);
+    if (!srv->replica_closing && !srv->stopping &&
+        (st.state == RZ_REPLICA_UNAVAILABLE || st.apply_failed)) {
+        replica_broken(srv, &st);
+        return;
+    }
+    /* The episode ends once the replica has been ready without a failing
+     * write for a while (a reopened replica may look ready while the disk
+     * still fails and no write was tried yet). */
+    if (st.leader_id != 0 && st.applied_index >= st.commit_index &&
+        !st.disk_failed) {
+        if (srv->healthy_since_ms == 0) {
+            srv->healthy_since_ms = now;
+        }
+    } else {
+        srv->healthy_since_ms = 0;
+    }
+    if (srv->disk_fault_logged && srv->healthy_since_ms != 0 &&
+        now - srv->healthy_since_ms >= DISK_RECOVERED_AFTER_MS) {
+        srv->disk_fault_logged = false;
+        srv->reopen_backoff_ms = 0;
+        rz_log(RZ_LOG_WARN,
+               "recovered from the disk fault: writes are taken again",
+               "leader=%llu applied=%llu", (unsigned long long)st.leader_id,
+               (unsigned long long)st.applied_index);
+    }
     if (st.term != srv->last_term) {
         srv->last_term = st.term;
         set_log_context(srv, st.term);
@@ -1950,12 +2079,35 @@ static int prepare_log(rz_server *srv, char *errmsg)
     return rv;
 }
 
+/* Opens the replica over the log in data_dir (at start, and again after a
+ * disk fault); the peer network and the state env are open already. */
+static int open_replica(rz_server *srv, char *errmsg)
+{
+    rz_replica_options ropts;
+    rz_transport transport;
+    int rv;
+    rz_peer_net_transport(srv->peer, &transport);
+    memset(&ropts, 0, sizeof(ropts));
+    ropts.id = srv->cfg.id;
+    ropts.address = srv->self_address;
+    ropts.dir = srv->cfg.data_dir;
+    ropts.sm = srv->sm;
+    ropts.election_timeout_ms = (uint32_t)srv->cfg.election_timeout_ms;
+    ropts.heartbeat_timeout_ms = (uint32_t)srv->cfg.heartbeat_timeout_ms;
+    ropts.log_map_size_bytes = (size_t)srv->cfg.log_map_size_bytes;
+    ropts.snapshot_threshold = (uint32_t)srv->cfg.snapshot_threshold;
+    ropts.snapshot_trailing = (uint32_t)srv->cfg.snapshot_trailing;
+    rv = rz_replica_open_uv(srv->loop, &transport, &ropts, &srv->rep, errmsg);
+    if (rv != 0) {
+        srv->rep = NULL;
+    }
+    return rv;
+}
+
 static int start_components(rz_server *srv, char *errmsg)
 {
     rz_storage_options sopts;
     rz_peer_options popts;
-    rz_replica_options ropts;
-    rz_transport transport;
     int rv;
 
     if (mkdir(srv->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
@@ -1999,20 +2151,8 @@ static int start_components(rz_server *srv, char *errmsg)
         srv->peer = NULL;
         return rv;
     }
-    rz_peer_net_transport(srv->peer, &transport);
-    memset(&ropts, 0, sizeof(ropts));
-    ropts.id = srv->cfg.id;
-    ropts.address = srv->self_address;
-    ropts.dir = srv->cfg.data_dir;
-    ropts.sm = srv->sm;
-    ropts.election_timeout_ms = (uint32_t)srv->cfg.election_timeout_ms;
-    ropts.heartbeat_timeout_ms = (uint32_t)srv->cfg.heartbeat_timeout_ms;
-    ropts.log_map_size_bytes = (size_t)srv->cfg.log_map_size_bytes;
-    ropts.snapshot_threshold = (uint32_t)srv->cfg.snapshot_threshold;
-    ropts.snapshot_trailing = (uint32_t)srv->cfg.snapshot_trailing;
-    rv = rz_replica_open_uv(srv->loop, &transport, &ropts, &srv->rep, errmsg);
+    rv = open_replica(srv, errmsg);
     if (rv != 0) {
-        srv->rep = NULL;
         return rv;
     }
     srv->listener.data = srv;
