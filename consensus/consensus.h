@@ -288,6 +288,19 @@ typedef struct rz_member
 int rz_replica_bootstrap(const char *dir, const rz_member *members, size_t n,
                          char *errmsg);
 
+/* Seeds a pristine log for a state env restored from a backup (the
+ * `ratuszctl restore` step): the state already holds every command up to
+ * `index` with `checksum` (rz_storage_checksum), so instead of a
+ * configuration at index 1 (whose next entries the state would skip as
+ * already applied) the log gets term 1 and a snapshot descriptor at raft
+ * index `index` (state_index = index, the checksum, the given members as its
+ * configuration). raft loads it at start, fsm_restore checks the state
+ * against it, and the log continues at index + 1. RZ_EEXISTS if the log is
+ * not empty, RZ_EINVAL for index 0 or a list without a voter. */
+int rz_replica_bootstrap_at(const char *dir, const rz_member *members, size_t n,
+                            uint64_t index, const uint8_t checksum[32],
+                            char *errmsg);
+
 /* Forces a new configuration onto a stopped replica's log after the
  * cluster lost its quorum for good (the `ratuszctl recover` step): run it
  * once, on the survivor with the highest term and longest log, then copy

@@ -576,6 +576,103 @@ int rz_replica_bootstrap(const char *dir, const rz_member *members, size_t n,
     return rv;
 }
 
+/* Encodes conf with raft's encoder and zeroes the padding it leaves
+ * uninitialised after the last server (see encode_conf in io_core.c for
+ * the layout), so the stored bytes are deterministic. */
+static int conf_encode_zeroed(const struct raft_configuration *conf,
+                              struct raft_buffer *buf)
+{
+    size_t used = 1 + 8;
+    unsigned i;
+    if (raft_configuration_encode(conf, buf) != 0) {
+        return RZ_ENOMEM;
+    }
+    for (i = 0; i < conf->n; i++) {
+        used += 8 + strlen(conf->servers[i].address) + 1 + 1;
+    }
+    RZ_ASSERT(used <= buf->len);
+    memset((uint8_t *)buf->base + used, 0, buf->len - used);
+    return 0;
+}
+
+int rz_replica_bootstrap_at(const char *dir, const rz_member *members, size_t n,
+                            uint64_t index, const uint8_t checksum[32],
+                            char *errmsg)
+{
+    struct raft_configuration conf;
+    struct raft_buffer buf = {NULL, 0};
+    rz_logstore *ls = NULL;
+    rz_log_state st;
+    rz_log_snapshot snap;
+    bool voter = false;
+    size_t i;
+    int rv;
+
+    if (dir == NULL || members == NULL || n == 0 ||
+        n > RZ_CONSENSUS_MAX_MEMBERS || index == 0 || checksum == NULL) {
+        rz_errmsg_set(errmsg,
+                      "bootstrap at an index needs a directory, 1 to %u "
+                      "members, an index above 0 and the state checksum",
+                      RZ_CONSENSUS_MAX_MEMBERS);
+        return RZ_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        voter = voter || members[i].voter;
+    }
+    if (!voter) {
+        rz_errmsg_set(errmsg, "the configuration needs a voter");
+        return RZ_EINVAL;
+    }
+    rv = config_of(members, n, &conf);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "bad member list: %s", rz_strerror(rv));
+        return rv;
+    }
+    rv = conf_encode_zeroed(&conf, &buf);
+    raft_configuration_close(&conf);
+    if (rv != 0) {
+        rz_errmsg_set(errmsg, "encode the configuration: %s", rz_strerror(rv));
+        return rv;
+    }
+    rv = rz_logstore_open(dir, NULL, &ls, errmsg);
+    if (rv != 0) {
+        raft_free(buf.base);
+        return rv;
+    }
+    rv = rz_logstore_load(ls, &st);
+    if (rv == 0 && (st.term != 0 || st.last_index != 0 || st.has_snapshot)) {
+        rz_errmsg_set(errmsg, "%s: the raft log is not empty", dir);
+        rv = RZ_EEXISTS;
+    } else if (rv != 0) {
+        rz_errmsg_set(errmsg, "load %s: %s", dir, rz_strerror(rv));
+    }
+    if (rv == 0) {
+        /* The descriptor first, then the term: a crash in between leaves a
+         * log with a snapshot and term 0, which the next bootstrap_at
+         * refuses (not empty) rather than silently starting at index 1. */
+        memset(&snap, 0, sizeof snap);
+        snap.index = index;
+        snap.term = 1;
+        snap.conf_index = index;
+        snap.conf = buf.base;
+        snap.conf_len = buf.len;
+        snap.state_index = index;
+        memcpy(snap.checksum, checksum, 32);
+        rv = rz_logstore_snapshot_put(ls, &snap, 0);
+        if (rv == 0) {
+            rv = rz_logstore_set_term(ls, 1);
+        }
+        if (rv != 0) {
+            rz_errmsg_set(errmsg, "bootstrap %s at %llu: %s (%s)", dir,
+                          (unsigned long long)index, rz_strerror(rv),
+                          rz_logstore_errmsg(ls));
+        }
+    }
+    rz_logstore_close(ls);
+    raft_free(buf.base);
+    return rv;
+}
+
 int rz_replica_recover(const char *dir, const rz_member *members, size_t n,
                        char *errmsg)
 {
