@@ -28,6 +28,8 @@ static const ctl_cmd cmds[] = {
      ctl_check_main},
     {"backup", "consistent checksummed copy of a node's state; verify",
      ctl_backup_main},
+    {"restore", "seed a new single-node cluster from a backup",
+     ctl_restore_main},
     {"recover", "rebuild from a survivor after quorum loss (--dry-run)",
      ctl_recover_main},
     {"compact", "rewrite a stopped node's state env compacted",

@@ -24,6 +24,7 @@
  *   192  ...  payload: the state.mdb copy
  */
 #define _XOPEN_SOURCE 700
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -1001,4 +1002,404 @@ int ctl_compact_main(int argc, char **argv)
     }
     ctl_out_end(&o);
     return rv == 0 ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+/* Credentials made by restore live this long (renew with `keys issue`). */
+#define RESTORE_CRED_DAYS 365u
+#define RESTORE_MS_PER_DAY ((uint64_t)24u * 3600u * 1000u)
+/* Most directory entries looked at to call a dir empty. */
+#define RESTORE_DIR_SCAN_MAX 4u
+
+/* Files restore may create in the data dir, removed again on failure. */
+static const char *const restore_files[] = {
+    "state.copy",    "state.mdb",     "state.mdb-lock", "raft.mdb",
+    "raft.mdb-lock", "node.identity", "ratuszd.conf"};
+
+typedef struct restore_ctx
+{
+    const char *data;
+    char keys[CTL_PATH_BYTES];
+    char conf[CTL_PATH_BYTES + 32];
+    char op_identity[CTL_PATH_BYTES + 32];
+    bool made_data, made_keys, wrote_key, wrote_op;
+} restore_ctx;
+
+static void restore_undo(const restore_ctx *c)
+{
+    for (size_t i = 0; i < sizeof restore_files / sizeof restore_files[0];
+         i++) {
+        rm_quiet(c->data, restore_files[i]);
+    }
+    if (c->made_data) {
+        (void)rmdir(c->data);
+    }
+    if (c->wrote_key) {
+        rm_quiet(c->keys, "cluster.key");
+    }
+    if (c->wrote_op) {
+        rm_quiet(c->keys, "operator.identity");
+    }
+    if (c->made_keys) {
+        (void)rmdir(c->keys);
+    }
+}
+
+/* 1 when dir holds nothing but . and .., 0 when it holds something, -1
+ * when it is not a readable directory. */
+static int dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int empty = 1;
+    if (d == NULL) {
+        return -1;
+    }
+    /* Bounded: the third real entry already answers the question. */
+    for (unsigned i = 0; i < RESTORE_DIR_SCAN_MAX && (e = readdir(d)) != NULL;
+         i++) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            empty = 0;
+            break;
+        }
+    }
+    closedir(d);
+    return empty;
+}
+
+/* The data dir: created (one level) when missing, refused when not empty. */
+static int restore_data_dir(restore_ctx *c, char *errmsg)
+{
+    struct stat st;
+    if (stat(c->data, &st) != 0) {
+        if (mkdir(c->data, 0700) != 0) {
+            rz_errmsg_set(errmsg, "cannot create %s: %s", c->data,
+                          strerror(errno));
+            return RZ_EIO;
+        }
+        c->made_data = true;
+        return 0;
+    }
+    if (dir_empty(c->data) != 1) {
+        rz_errmsg_set(errmsg,
+                      "%s is not an empty directory: restore only into a "
+                      "new or empty data dir (nothing was changed)",
+                      c->data);
+        return RZ_EEXISTS;
+    }
+    return 0;
+}
+
+/* The keys dir: its cluster.key and operator.identity must not exist (a
+ * restore never overwrites a key). */
+static int restore_keys_dir(restore_ctx *c, char *errmsg)
+{
+    char p[CTL_PATH_BYTES + 32];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/cluster.key", c->keys);
+    if (access(p, F_OK) == 0) {
+        rz_errmsg_set(errmsg,
+                      "%s exists: restore creates a NEW cluster key and "
+                      "never overwrites one; give another --keys DIR",
+                      p);
+        return RZ_EEXISTS;
+    }
+    if (access(c->op_identity, F_OK) == 0) {
+        rz_errmsg_set(errmsg, "%s exists: give another --keys DIR",
+                      c->op_identity);
+        return RZ_EEXISTS;
+    }
+    if (stat(c->keys, &st) != 0) {
+        if (mkdir(c->keys, 0700) != 0) {
+            rz_errmsg_set(errmsg, "cannot create %s: %s", c->keys,
+                          strerror(errno));
+            return RZ_EIO;
+        }
+        c->made_keys = true;
+    } else if (!S_ISDIR(st.st_mode)) {
+        rz_errmsg_set(errmsg, "%s is not a directory", c->keys);
+        return RZ_EINVAL;
+    }
+    return 0;
+}
+
+/* A new cluster key, the node's identity in the data dir and an operator
+ * identity beside the key. */
+static int restore_identities(restore_ctx *c, uint64_t node_id,
+                              rz_cluster_pub *pub, char *errmsg)
+{
+    rz_cluster_key key;
+    rz_identity id;
+    char p[CTL_PATH_BYTES + 32];
+    uint64_t expiry = rz_now_ms() + RESTORE_CRED_DAYS * RESTORE_MS_PER_DAY;
+    char name[32];
+    int rv;
+    rz_cluster_key_generate(&key);
+    *pub = key.pub;
+    snprintf(p, sizeof p, "%s/cluster.key", c->keys);
+    rv = rz_cluster_key_write(p, &key, errmsg);
+    if (rv == 0) {
+        c->wrote_key = true;
+        snprintf(name, sizeof name, "n%llu", (unsigned long long)node_id);
+        rv = rz_identity_issue(&key, RZ_ROLE_NODE, name, node_id, expiry, &id,
+                               errmsg);
+        if (rv == 0) {
+            snprintf(p, sizeof p, "%s/node.identity", c->data);
+            rv = rz_identity_write(p, &id, errmsg);
+            rz_identity_wipe(&id);
+        }
+    }
+    if (rv == 0) {
+        rv = rz_identity_issue(&key, RZ_ROLE_OPERATOR, "operator", 0, expiry,
+                               &id, errmsg);
+        if (rv == 0) {
+            rv = rz_identity_write(c->op_identity, &id, errmsg);
+            c->wrote_op = rv == 0;
+            rz_identity_wipe(&id);
+        }
+    }
+    rz_cluster_key_wipe(&key);
+    return rv;
+}
+
+static int restore_config(restore_ctx *c, uint64_t node_id, const char *peer,
+                          const char *client, const char *metrics, char *errmsg)
+{
+    char abs[CTL_PATH_BYTES];
+    FILE *f;
+    if (realpath(c->data, abs) == NULL) {
+        rz_errmsg_set(errmsg, "realpath %s: %s", c->data, strerror(errno));
+        return RZ_EIO;
+    }
+    f = fopen(c->conf, "wx");
+    if (f == NULL) {
+        rz_errmsg_set(errmsg, "cannot create %s: %s", c->conf, strerror(errno));
+        return RZ_EIO;
+    }
+    fprintf(f,
+            "# Written by `ratuszctl restore`: a single-node cluster seeded "
+            "from a backup.\n# Grow it with `ratuszctl member add`.\n"
+            "[node]\nid = %llu\ndata_dir = %s\nclient_listen = %s\n"
+            "peer_listen = %s\nmetrics_listen = %s\n"
+            "[cluster]\nmembers = %llu=%s/%s\n",
+            (unsigned long long)node_id, abs, client, peer, metrics,
+            (unsigned long long)node_id, peer, client);
+    if (fclose(f) != 0) {
+        rz_errmsg_set(errmsg, "cannot write %s: %s", c->conf, strerror(errno));
+        return RZ_EIO;
+    }
+    return 0;
+}
+
+/* Every step of restore; on failure *c says what to undo. */
+static int restore_run(restore_ctx *c, const char *file, uint64_t node_id,
+                       const char *peer, const char *client,
+                       const char *metrics, backup_header *h,
+                       rz_cluster_pub *pub, char *errmsg)
+{
+    char copy[CTL_PATH_BYTES + 32];
+    char address[2 * CTL_ADDR_BYTES + 2];
+    backup_header m;
+    rz_member member;
+    int rv = restore_data_dir(c, errmsg);
+    if (rv == 0) {
+        rv = restore_keys_dir(c, errmsg);
+    }
+    /* The payload, hash-checked on the way, then made the state env and
+     * measured under its final name: the same checks as `backup verify`. */
+    if (rv == 0) {
+        rv = backup_check(file, h, c->data, errmsg);
+    }
+    if (rv == 0) {
+        snprintf(copy, sizeof copy, "%s/state.copy", c->data);
+        rv = rz_storage_install_copy(c->data, copy);
+        if (rv != 0) {
+            rz_errmsg_set(errmsg, "install the state copy into %s: %s", c->data,
+                          rz_strerror(rv));
+        }
+    }
+    if (rv == 0) {
+        memset(&m, 0, sizeof m);
+        rv = state_measure(c->data, &m, errmsg);
+    }
+    if (rv == 0 && (m.applied_index != h->applied_index ||
+                    memcmp(m.checksum, h->checksum, 32) != 0 ||
+                    memcmp(m.data_checksum, h->data_checksum, 32) != 0)) {
+        rz_errmsg_set(errmsg, "the state in %s does not match its header",
+                      file);
+        rv = RZ_ECORRUPT;
+    }
+    if (rv == 0 && h->applied_index == 0) {
+        rz_errmsg_set(errmsg,
+                      "%s holds an empty state (applied index 0): "
+                      "start a new cluster instead",
+                      file);
+        rv = RZ_EINVAL;
+    }
+    if (rv == 0) {
+        rv = restore_identities(c, node_id, pub, errmsg);
+    }
+    if (rv == 0) {
+        /* The log starts after the restored state, or the node would skip
+         * its first applied_index new commands as already applied. */
+        snprintf(address, sizeof address, "%s/%s", peer, client);
+        member.id = node_id;
+        member.address = address;
+        member.voter = true;
+        rv = rz_replica_bootstrap_at(c->data, &member, 1, h->applied_index,
+                                     h->checksum, errmsg);
+    }
+    if (rv == 0) {
+        rv = restore_config(c, node_id, peer, client, metrics, errmsg);
+    }
+    return rv;
+}
+
+static void restore_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: ratuszctl restore FILE --data DIR [--keys DIR] [--node-id N]\n"
+        "                         [--peer H:P] [--client H:P] [--metrics "
+        "H:P|off] [--json]\n"
+        "Seeds a NEW single-node cluster from a backup: verifies FILE (as "
+        "'backup verify'),\ninstalls its state into DIR (new or empty), "
+        "creates a new cluster key (so old\nclients and nodes are refused), "
+        "the node's identity (DIR/node.identity) and an\noperator identity, "
+        "writes the raft log so it continues after the backup's\napplied "
+        "index, and DIR/ratuszd.conf. --keys defaults to DIR/../keys (its\n"
+        "cluster.key is never overwritten); --node-id 1, --peer "
+        "127.0.0.1:7500,\n--client 127.0.0.1:7400, --metrics off.\n"
+        "Then: ratuszd --config DIR/ratuszd.conf, and 'ratuszctl member add' "
+        "for the others.\n"
+        "exit codes: 0 ok, 1 failed (nothing is left behind), 2 usage "
+        "error\n");
+}
+
+static bool host_port_ok(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    uint64_t port;
+    return colon != NULL && colon != s && strlen(s) < CTL_ADDR_BYTES &&
+           strchr(s, '/') == NULL && strchr(s, ',') == NULL &&
+           ctl_parse_u64(colon + 1, &port) && port > 0 && port < 65536;
+}
+
+int ctl_restore_main(int argc, char **argv)
+{
+    ctl_opt opts[] = {
+        {"--data", true, NULL, false},    {"--keys", true, NULL, false},
+        {"--node-id", true, NULL, false}, {"--peer", true, NULL, false},
+        {"--client", true, NULL, false},  {"--metrics", true, NULL, false},
+        {"--json", false, NULL, false}};
+    const char *pos[1];
+    size_t n_pos;
+    restore_ctx c;
+    backup_header h;
+    rz_cluster_pub pub;
+    uint64_t node_id = 1;
+    const char *peer, *client, *metrics;
+    char errmsg[RZ_ERRMSG_BYTES] = "";
+    char next[3 * CTL_PATH_BYTES];
+    ctl_out o;
+    int rv;
+    if (ctl_is_help(argc - 1, argv + 1)) {
+        restore_usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    rv = ctl_args_parse("restore", argc - 1, argv + 1, opts, 7, pos, 1, &n_pos);
+    if (rv != 0) {
+        return rv;
+    }
+    if (n_pos != 1) {
+        return ctl_usage_err("restore", "give the backup FILE");
+    }
+    if (!opts[0].seen || opts[0].value[0] == '\0') {
+        return ctl_usage_err("restore", "--data DIR (the new node's data "
+                                        "dir) is required");
+    }
+    if (opts[2].seen && (!ctl_parse_u64(opts[2].value, &node_id) ||
+                         node_id == 0 || node_id > INT64_MAX)) {
+        return ctl_usage_err("restore", "--node-id must be a whole number "
+                                        "above 0");
+    }
+    peer = opts[3].seen ? opts[3].value : "127.0.0.1:7500";
+    client = opts[4].seen ? opts[4].value : "127.0.0.1:7400";
+    metrics = opts[5].seen ? opts[5].value : "off";
+    if (!host_port_ok(peer) || !host_port_ok(client) ||
+        (strcmp(metrics, "off") != 0 && !host_port_ok(metrics))) {
+        return ctl_usage_err("restore", "--peer, --client and --metrics want "
+                                        "HOST:PORT (--metrics also 'off')");
+    }
+    if (strlen(peer) + 1 + strlen(client) > RZ_ADDRESS_MAX_BYTES) {
+        return ctl_usage_err("restore",
+                             "--peer and --client together are "
+                             "longer than %u bytes",
+                             RZ_ADDRESS_MAX_BYTES);
+    }
+    memset(&c, 0, sizeof c);
+    c.data = opts[0].value;
+    if (strlen(c.data) >= CTL_PATH_BYTES - 64) {
+        return ctl_usage_err("restore", "--data is too long");
+    }
+    if (opts[1].seen) {
+        if (strlen(opts[1].value) >= CTL_PATH_BYTES - 64) {
+            return ctl_usage_err("restore", "--keys is too long");
+        }
+        snprintf(c.keys, sizeof c.keys, "%s", opts[1].value);
+    } else {
+        /* DIR/../keys without resolving DIR (it may not exist yet). */
+        snprintf(c.keys, sizeof c.keys, "%s", c.data);
+        size_t len = strlen(c.keys);
+        while (len > 1 && c.keys[len - 1] == '/') {
+            c.keys[--len] = '\0';
+        }
+        char *slash = strrchr(c.keys, '/');
+        if (slash == NULL) {
+            snprintf(c.keys, sizeof c.keys, "keys");
+        } else {
+            snprintf(slash + 1, sizeof c.keys - (size_t)(slash + 1 - c.keys),
+                     "keys");
+        }
+    }
+    snprintf(c.conf, sizeof c.conf, "%s/ratuszd.conf", c.data);
+    snprintf(c.op_identity, sizeof c.op_identity, "%s/operator.identity",
+             c.keys);
+    if (rz_crypto_init() != 0) {
+        return CTL_EXIT_FAIL;
+    }
+    memset(&h, 0, sizeof h);
+    memset(&pub, 0, sizeof pub);
+    rv = restore_run(&c, pos[0], node_id, peer, client, metrics, &h, &pub,
+                     errmsg);
+    if (rv != 0) {
+        restore_undo(&c);
+    }
+    memset(&o, 0, sizeof o);
+    o.json = opts[6].seen;
+    ctl_out_str(&o, "restore", rv == 0 ? "ok" : "FAILED");
+    ctl_out_str(&o, "file", pos[0]);
+    ctl_out_str(&o, "data", c.data);
+    if (rv != 0) {
+        ctl_out_str(&o, "error", errmsg[0] ? errmsg : rz_strerror(rv));
+        ctl_out_end(&o);
+        return CTL_EXIT_FAIL;
+    }
+    ctl_out_hex(&o, "cluster_id", pub.id, sizeof pub.id);
+    ctl_out_hex(&o, "source_cluster_id", h.cluster_id, sizeof h.cluster_id);
+    ctl_out_u64(&o, "node_id", node_id);
+    ctl_out_u64(&o, "applied_index", h.applied_index);
+    ctl_out_hex(&o, "checksum", h.checksum, 32);
+    ctl_out_hex(&o, "data_checksum", h.data_checksum, 32);
+    ctl_out_str(&o, "keys", c.keys);
+    ctl_out_str(&o, "operator_identity", c.op_identity);
+    ctl_out_str(&o, "config", c.conf);
+    snprintf(next, sizeof next,
+             "ratuszd --config %s; then ratuszctl member add (with "
+             "--identity %s) for the other nodes",
+             c.conf, c.op_identity);
+    ctl_out_str(&o, "next", next);
+    ctl_out_end(&o);
+    return CTL_EXIT_OK;
 }
