@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # fault_disk_recover (jepsen findings 1 and 2): three nodes run with the
 # failfsync shim (jepsen/tools/failfsync.c: fsync and friends fail with EIO
-# while a file exists). fsync fails on all three nodes for 6 s while cases
-# are being created; then the disk "comes back".
+# while a file exists). Two rounds, each while cases are being created: fsync
+# fails for 6 s on all three nodes (finding 2), then for 5 s on nodes 1 and 2
+# only (finding 1: two stuck nodes of three left no quorum for good); then
+# the disk "comes back".
 # Within 15 s every node must be ready again by itself (no restart), a leader
 # must serve new creates, every create acknowledged before or during the
 # fault must be readable, the replicas' checksums must agree, and no node may
@@ -43,10 +45,14 @@ trap cleanup EXIT
 [ -f "$SHIM" ] || { echo "disk_recover: FAIL: no shim at $SHIM" >&2; exit 1; }
 
 # The shim checks for the file at every sync call: no restart needed.
+# Nodes 1 and 2 watch fail-12, node 3 (restarted with its own path) fail-3.
 export LD_PRELOAD=$SHIM
-export RZ_JEPSEN_FAIL_FSYNC_FILE=$work/fail-all
+export RZ_JEPSEN_FAIL_FSYNC_FILE=$work/fail-12
 rz_cluster_start "$dir" "$N" "$BASE" --election-timeout-ms 500 ||
     { failed=1; exit 1; }
+rz_node_kill 3 TERM
+export RZ_JEPSEN_FAIL_FSYNC_FILE=$work/fail-3
+rz_node_start 3 || { failed=1; exit 1; }
 unset LD_PRELOAD
 eps=$(rz_cluster_endpoints)
 c() { "$RZ_CTL" "$@" --endpoints "$eps" --identity "$dir/operator.identity"; }
@@ -77,35 +83,45 @@ done
 writer=$!
 sleep 1
 
-touch "$work/fail-all"
-echo "fsync failing on every node"
-sleep 6
-rm -f "$work/fail-all"
-heal_s=$SECONDS
-echo "fsync works again"
-
-# Every node ready again, by itself, within 15 s.
-for ((i = 1; i <= N; i++)); do
-    while ! rz_node_ready "$i" && [ $((SECONDS - heal_s)) -lt 15 ]; do
+# One fault round: the files $2.. exist for $1 s, then every node must be
+# ready again within 15 s and a create must succeed.
+round() {
+    local secs=$1 f i ok heal_s
+    shift
+    for f in "$@"; do touch "$work/$f"; done
+    echo "fsync failing ($*) for $secs s"
+    sleep "$secs"
+    for f in "$@"; do rm -f "$work/$f"; done
+    heal_s=$SECONDS
+    for ((i = 1; i <= N; i++)); do
+        while ! rz_node_ready "$i" && [ $((SECONDS - heal_s)) -lt 15 ]; do
+            sleep 0.2
+        done
+        rz_node_ready "$i" ||
+            bad "node $i is not ready 15 s after the disk healed ($*)"
+    done
+    ok=0
+    while [ $((SECONDS - heal_s)) -lt 15 ]; do
+        if id=$(c case create --description "after $*" --json 2>/dev/null |
+            json_get case_id); then
+            echo "$id" >>"$ids_file"
+            ok=1
+            break
+        fi
         sleep 0.2
     done
-    rz_node_ready "$i" || bad "node $i is not ready 15 s after the disk healed"
-done
+    if [ "$ok" = 1 ]; then
+        echo "recovered from ($*) in $((SECONDS - heal_s)) s"
+    else
+        bad "no create succeeded 15 s after the disk healed ($*)"
+    fi
+}
+round 6 fail-12 fail-3
+round 5 fail-12
 touch "$work/stop-writer"
 wait "$writer"
 writer=""
-
-# A leader serves new creates.
-ok=0
-while [ $((SECONDS - heal_s)) -lt 15 ]; do
-    if id=$(c case create --description "after" --json 2>/dev/null | json_get case_id); then
-        echo "$id" >>"$ids_file"
-        ok=1
-        break
-    fi
-    sleep 0.2
-done
-[ "$ok" = 1 ] || bad "no create succeeded 15 s after the disk healed"
+heal_s=$SECONDS
 
 # Nothing acknowledged is lost.
 n_ids=$(wc -l <"$ids_file")
@@ -147,5 +163,5 @@ for ((i = 1; i <= N; i++)); do
         bad "node $i is not running"
     fi
 done
-[ "$failed" -eq 0 ] && echo "ok: $n_ids acknowledged cases readable, all nodes recovered in $((SECONDS - heal_s)) s"
+[ "$failed" -eq 0 ] && echo "ok: $n_ids acknowledged cases readable, every node recovered"
 exit "$failed"
