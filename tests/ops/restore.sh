@@ -61,7 +61,11 @@ rz_cluster_stop
 [ $? = 2 ] || fail "missing --data is not a usage error"
 cp "$dir/live.rzb" "$dir/bad.rzb"
 size=$(stat -c %s "$dir/bad.rzb")
-printf '\xff' | dd of="$dir/bad.rzb" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+# Flip one payload byte (its complement, so it surely changes).
+b=$(od -An -tu1 -j $((size / 2)) -N1 "$dir/bad.rzb" | tr -d ' ')
+printf "\\x$(printf %02x $((255 - b)))" |
+    dd of="$dir/bad.rzb" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+cmp -s "$dir/bad.rzb" "$dir/live.rzb" && fail "the damaged copy is not damaged"
 mkdir -p "$dir/x"
 out=$("$CTL" restore "$dir/bad.rzb" --data "$dir/x/n1" 2>&1)
 [ $? = 1 ] || fail "a damaged backup was restored: $out"
