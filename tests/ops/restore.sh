@@ -3,7 +3,8 @@
 # writer runs seeds a new single-node cluster: its state (applied index,
 # state and data checksums) is exactly the backup's, every case acknowledged
 # before the backup is readable, a new case gets an id above the old ones
-# (the log continues after the restored index: nothing is skipped), and the
+# (the log continues after the restored index: nothing is skipped) and
+# survives a restart, a second node joins with member add, and the
 # old cluster's operator identity is refused (new cluster id). Refusals: a
 # non-empty data dir, an existing cluster key, a damaged backup, a missing
 # --data; none of them leaves anything behind.
@@ -146,6 +147,26 @@ for cid in $new; do
 done
 c2=$("$CTL" check --endpoints "127.0.0.1:$RC" --identity "$new_id" --json) || fail "check: $c2"
 [ "$(num applied_index "$c2")" -gt "$ai" ] || fail "applied index did not move: $c2"
+
+# A restart keeps everything: the log (snapshot descriptor, then the new
+# entries) replays onto a state that is already past the descriptor.
+kill -TERM $rpid
+wait $rpid 2>/dev/null
+"$RATUSZD" --config "$dir/r/n1/ratuszd.conf" >>"$dir/r/n1/ratuszd.log" 2>&1 &
+rpid=$!
+t=0
+until c3=$("$CTL" check --endpoints "127.0.0.1:$RC" --identity "$new_id" --json 2>/dev/null); do
+    t=$((t + 1))
+    [ $t -lt 100 ] || fail "the restored node does not answer after a restart"
+    sleep 0.1
+done
+[ "$(num applied_index "$c3")" -ge "$(num applied_index "$c2")" ] ||
+    fail "applied index went back after a restart: $c3"
+for cid in $new; do
+    "$PROBE" --addr "127.0.0.1:$RC" --identity "$new_id" \
+        call 4 "case_id=u:$cid" "history=b:false" >/dev/null 2>&1 ||
+        fail "new case $cid is gone after a restart"
+done
 
 # The old cluster's operator is refused by the new cluster.
 "$PROBE" --addr "127.0.0.1:$RC" --identity "$old_id" --timeout-ms 2000 \
