@@ -117,7 +117,10 @@ enum {
      * (raft 0.15 refuses votes as long as it remembers a leader, so every
      * fail-over took two election rounds). */
     RZ_MITIGATE_STICKY_TIMEOUT = 1u << 6,
-    RZ_MITIGATE_ALL = 0x7fu
+    /* (9) pre-vote (thesis §9.6), so that a rejoining follower does not
+     * depose a healthy leader by raising the term. */
+    RZ_MITIGATE_PRE_VOTE = 1u << 7,
+    RZ_MITIGATE_ALL = 0xffu
 };
 
 /* ---------------------------------------------------------------------------

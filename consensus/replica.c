@@ -776,6 +776,13 @@ static int start_raft(rz_replica *rep, const rz_replica_options *opts,
     raft_set_election_timeout(&rep->raft, opts->election_timeout_ms > 0
                                               ? opts->election_timeout_ms
                                               : 1000);
+    /* Pre-vote (Raft thesis §9.6): a node that was down or cut off and
+     * comes back first asks whether it could win before it raises its
+     * term, so a rejoining follower whose timer fires before the leader's
+     * heartbeats reach it no longer makes the leader step down (seen in
+     * fault_peer_flap: three elections after one follower restart). */
+    raft_set_pre_vote(&rep->raft,
+                      (opts->mitigations_off & RZ_MITIGATE_PRE_VOTE) == 0);
     raft_set_heartbeat_timeout(&rep->raft, opts->heartbeat_timeout_ms > 0
                                                ? opts->heartbeat_timeout_ms
                                                : 100);
