@@ -55,11 +55,19 @@ n=$(echo "$chk" | grep -o "\"checksum\":\"$qsum\"" | wc -l)
     fail "an existing backup file was overwritten"
 cp "$dir/quiet.rzb" "$dir/bad.rzb"
 size=$(stat -c %s "$dir/bad.rzb")
-printf '\xff' | dd of="$dir/bad.rzb" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+# Flip every bit of one payload byte (writing a fixed value could leave the
+# byte as it was).
+flip() { # flip FILE OFFSET
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "\\$(printf '%03o' $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+flip "$dir/bad.rzb" $((size / 2))
+cmp -s "$dir/quiet.rzb" "$dir/bad.rzb" && fail "the damage did not change the file"
 "$CTL" backup verify "$dir/bad.rzb" >"$dir/o" 2>&1 && fail "a damaged payload verified"
 grep -q 'damaged' "$dir/o" || fail "no sentence for a damaged payload: $(cat "$dir/o")"
 cp "$dir/quiet.rzb" "$dir/bad2.rzb"
-printf '\xaa' | dd of="$dir/bad2.rzb" bs=1 seek=47 conv=notrunc 2>/dev/null
+flip "$dir/bad2.rzb" 47
 "$CTL" backup verify "$dir/bad2.rzb" >/dev/null 2>&1 && fail "a damaged header verified"
 head -c $((size - 100)) "$dir/quiet.rzb" >"$dir/short.rzb"
 "$CTL" backup verify "$dir/short.rzb" >/dev/null 2>&1 && fail "a truncated file verified"
