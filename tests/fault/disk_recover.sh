@@ -130,24 +130,13 @@ while read -r id; do
 done <"$ids_file"
 
 # The replicas converge: same applied index and checksum, a known leader.
-converged=0
-out=""
-while [ $((SECONDS - heal_s)) -lt 20 ]; do
-    out="" ok=1
-    for ((i = 1; i <= N; i++)); do
-        line=$("$PORTFUZZ" probe --target "127.0.0.1:$((BASE + i))" \
-            --identity "$dir/auditor.identity" 2>/dev/null) || ok=0
-        case $line in *leader_id=0*) ok=0 ;; esac
-        out="$out$(sed -E 's/.*(applied_index=[0-9]+ checksum=[0-9a-f]+).*/\1/' <<<"$line")"$'\n'
-    done
-    if [ $ok = 1 ] && [ "$(printf '%s' "$out" | sort -u | wc -l)" = 1 ]; then
-        converged=1
-        echo "converged: $(printf '%s' "$out" | head -1)"
-        break
-    fi
-    sleep 0.2
-done
-[ "$converged" = 1 ] || bad "replicas did not converge: $out"
+left=$((20 - (SECONDS - heal_s)))
+[ "$left" -ge 1 ] || left=1
+if out=$(rz_cluster_converge "$PORTFUZZ" "$dir/auditor.identity" "$left"); then
+    echo "converged: $out"
+else
+    bad "replicas did not converge"
+fi
 
 # The fault really stopped consensus somewhere (else this test proves
 # nothing), and the node said so.

@@ -47,25 +47,8 @@ create() { # create WHY COUNT BYTES
         --identity "$dir/operator.identity" --count "$2" --bytes "$3" \
         >/dev/null || fail "cases could not be created ($1)"
 }
-converge() { # converge TIMEOUT_S: prints "applied_index=.. checksum=.."
-    local limit=$(($1 * 10)) t=0 out line i ok
-    while [ $t -lt $limit ]; do
-        out="" ok=1
-        for ((i = 1; i <= N; i++)); do
-            line=$("$PORTFUZZ" probe --target "127.0.0.1:$((BASE + i))" \
-                --identity "$dir/auditor.identity" 2>/dev/null) || ok=0
-            [ -n "${RZ_XFER_DEBUG:-}" ] && echo "probe $i: $line" >&2
-            case $line in *leader_id=0*) ok=0 ;; esac
-            out="$out$(sed -E 's/.*(applied_index=[0-9]+ checksum=[0-9a-f]+).*/\1/' <<<"$line")"$'\n'
-        done
-        if [ $ok = 1 ] && [ "$(printf '%s' "$out" | sort -u | wc -l)" = 1 ]; then
-            printf '%s' "$out" | head -1
-            return 0
-        fi
-        sleep 0.1
-        t=$((t + 1))
-    done
-    return 1
+converge() { # converge TIMEOUT_S (cluster.sh)
+    rz_cluster_converge "$PORTFUZZ" "$dir/auditor.identity" "$1"
 }
 metric() { # metric NODE NAME: the value of an unlabelled metric
     rz_http_get $((BASE + 200 + $1)) /metrics >/dev/null 2>&1 || return 1

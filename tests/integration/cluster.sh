@@ -39,6 +39,11 @@
 #   rz_cluster_endpoints     comma-separated client addresses of all nodes.
 #   rz_cluster_leader        node id of the current leader (from each node's
 #                            /metrics ratusz_server_is_leader), empty if none.
+#   rz_cluster_converge PROBE IDENTITY TIMEOUT_S
+#                            waits until every node answers PROBE's `probe`
+#                            (build/tests/fault/portfuzz) with one and the
+#                            same applied index and checksum and knows a
+#                            leader; prints "applied_index=N checksum=H".
 #   rz_cluster_wait_leader [TIMEOUT_S] [EXCEPT_ID]
 #                            waits until a node other than EXCEPT_ID leads;
 #                            prints its id.
@@ -216,6 +221,27 @@ rz_cluster_leader() {
         fi
     done
     return 0
+}
+
+rz_cluster_converge() {
+    local probe=$1 id=$2 limit=$(($3 * 10)) t=0 out line i ok
+    while [ $t -lt "$limit" ]; do
+        out="" ok=1
+        for ((i = 1; i <= RZ_CLUSTER_N; i++)); do
+            line=$("$probe" probe --target "127.0.0.1:$((RZ_CLUSTER_BASE + i))" \
+                --identity "$id" 2>/dev/null) || ok=0
+            case $line in *leader_id=0*) ok=0 ;; esac
+            out="$out$(sed -E 's/.*(applied_index=[0-9]+ checksum=[0-9a-f]+).*/\1/' <<<"$line")"$'\n'
+        done
+        if [ $ok = 1 ] && [ "$(printf '%s' "$out" | sort -u | wc -l)" = 1 ]; then
+            printf '%s' "$out" | head -1
+            return 0
+        fi
+        sleep 0.1
+        t=$((t + 1))
+    done
+    rz__err "replicas did not converge within $3 s: $(printf '%s' "$out" | tr '\n' ';')"
+    return 1
 }
 
 rz_cluster_wait_leader() {
