@@ -331,5 +331,9 @@ int rz_io_uv__create(uv_loop_t *loop, rz_logstore *ls, const rz_transport *t,
 void rz_io_uv__destroy(rz_io_uv *b);
 /* rz_log_writer_timings_drain of the backend's writer (0 once closed). */
 size_t rz_io_uv__timings(rz_io_uv *b, uint64_t *ns, size_t max);
+/* raft_configuration_encode with the padding after the last server zeroed,
+ * so equal configurations are stored as equal bytes (io_core.c). */
+int rz_io__encode_conf(const struct raft_configuration *conf,
+                       struct raft_buffer *buf);
 
 #endif /* RZ_CONSENSUS_IO_H */

@@ -448,7 +448,7 @@ static int io_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
  * configuration.c): format byte, u64 count, then per server u64 id, the
  * NUL-terminated address and a role byte; everything after that is
  * padding, which is zeroed here. */
-static int encode_conf(const struct raft_configuration *conf,
+int rz_io__encode_conf(const struct raft_configuration *conf,
                        struct raft_buffer *buf)
 {
     size_t used = 1 + 8;
@@ -474,7 +474,7 @@ static uint64_t get_le64(const uint8_t *p)
     return v;
 }
 
-/* The inverse of encode_conf (raft 0.15 exports no decoder): format byte
+/* The inverse of rz_io__encode_conf (raft 0.15 exports no decoder): format byte
  * 1, u64 little-endian count, then per server u64 little-endian id, the
  * NUL-terminated address and a role byte. The bytes come from our own log
  * store (checked there), but are still read with every bound checked. */
@@ -534,7 +534,7 @@ int rz_io__bootstrap(rz_logstore *ls, const struct raft_configuration *conf)
     if (st.term != 0 || st.last_index != 0 || st.has_snapshot) {
         return RZ_EEXISTS;
     }
-    if (encode_conf(conf, &buf) != 0) {
+    if (rz_io__encode_conf(conf, &buf) != 0) {
         return RZ_ENOMEM;
     }
     e.term = 1;
@@ -576,7 +576,7 @@ int rz_io__recover(rz_logstore *ls, const struct raft_configuration *conf)
     if (st.term == 0 || st.last_index == 0) {
         return RZ_ENOTFOUND; /* nothing to recover: bootstrap instead */
     }
-    if (encode_conf(conf, &buf) != 0) {
+    if (rz_io__encode_conf(conf, &buf) != 0) {
         return RZ_ENOMEM;
     }
     e.term = st.term;
@@ -768,7 +768,7 @@ static int io_snapshot_put(struct raft_io *io, unsigned trailing,
                       (unsigned long long)snapshot->index);
         return RAFT_CORRUPT;
     }
-    if (encode_conf(&snapshot->configuration, &conf) != 0) {
+    if (rz_io__encode_conf(&snapshot->configuration, &conf) != 0) {
         return RAFT_NOMEM;
     }
     op = calloc(1, sizeof *op);

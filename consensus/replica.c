@@ -576,25 +576,6 @@ int rz_replica_bootstrap(const char *dir, const rz_member *members, size_t n,
     return rv;
 }
 
-/* Encodes conf with raft's encoder and zeroes the padding it leaves
- * uninitialised after the last server (see encode_conf in io_core.c for
- * the layout), so the stored bytes are deterministic. */
-static int conf_encode_zeroed(const struct raft_configuration *conf,
-                              struct raft_buffer *buf)
-{
-    size_t used = 1 + 8;
-    unsigned i;
-    if (raft_configuration_encode(conf, buf) != 0) {
-        return RZ_ENOMEM;
-    }
-    for (i = 0; i < conf->n; i++) {
-        used += 8 + strlen(conf->servers[i].address) + 1 + 1;
-    }
-    RZ_ASSERT(used <= buf->len);
-    memset((uint8_t *)buf->base + used, 0, buf->len - used);
-    return 0;
-}
-
 int rz_replica_bootstrap_at(const char *dir, const rz_member *members, size_t n,
                             uint64_t index, const uint8_t checksum[32],
                             char *errmsg)
@@ -628,7 +609,7 @@ int rz_replica_bootstrap_at(const char *dir, const rz_member *members, size_t n,
         rz_errmsg_set(errmsg, "bad member list: %s", rz_strerror(rv));
         return rv;
     }
-    rv = conf_encode_zeroed(&conf, &buf);
+    rv = rz_io__encode_conf(&conf, &buf);
     raft_configuration_close(&conf);
     if (rv != 0) {
         rz_errmsg_set(errmsg, "encode the configuration: %s", rz_strerror(rv));
